@@ -1,0 +1,73 @@
+"""A deterministic backend for tests and dry pipelines: no model, answers in microseconds.
+
+Registered like a real backend (`--backend fake`) so the whole pipeline runs in seconds.
+Its behaviour is simple enough for tests to predict:
+- `generate` answers with the first word of the last user message (so an input that starts
+  with its target is answered correctly);
+- `score_choices` prefers a choice that occurs in the last user message (case-insensitive),
+  then breaks ties by a stable hash;
+- tokens are whitespace-separated words plus 4 per message for the template.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from advisor.backends.base import (
+    BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
+)
+from advisor.spec.model import GenerationSpec, ModelSpec
+
+__all__ = ["FakeBackend"]
+
+
+def _last_user(messages: list[Message]) -> str:
+    return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+
+
+def _hash01(text: str) -> float:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+class FakeBackend:
+    """Deterministic stand-in for a model server."""
+
+    name = "fake"
+
+    def __init__(self, model: ModelSpec | None = None, generation: GenerationSpec | None = None, status=None,
+                 context_length: int = 2048) -> None:
+        model = model or ModelSpec()
+        self.context_length = model.max_context or context_length
+        self.calls: list[int] = []  # batch sizes seen, for tests of batching
+        self.info = BackendInfo(name=self.name, model=model.name, model_id="fake", device="cpu", dtype="none")
+
+    def count_tokens(self, conversations: list[list[Message]]) -> list[int]:
+        return [sum(len(m["content"].split()) + 4 for m in conv) for conv in conversations]
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
+        self.calls.append(len(requests))
+        out = []
+        for r in requests:
+            started = time.perf_counter()
+            words = _last_user(r.messages).split()
+            text = words[0] if words else ""
+            prompt_tokens = self.count_tokens([r.messages])[0]
+            out.append(Generation(text=text, prompt_tokens=prompt_tokens, completion_tokens=1 if text else 0,
+                                  latency_s=time.perf_counter() - started, ttft_s=0.0))
+        return out
+
+    def score_choices(self, requests: list[ChoiceRequest]) -> list[ChoiceScores]:
+        self.calls.append(len(requests))
+        out = []
+        for r in requests:
+            started = time.perf_counter()
+            last = _last_user(r.messages).lower()
+            scores = [(-1.0 if c.lower() in last else -5.0) - _hash01(last + "|" + c) for c in r.choices]
+            out.append(ChoiceScores(logprobs=scores, choice_tokens=[len(c.split()) for c in r.choices],
+                                    prompt_tokens=self.count_tokens([r.messages])[0],
+                                    latency_s=time.perf_counter() - started))
+        return out
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,261 @@
+"""In-process transformers backend: the embedded default, on CPU or CUDA.
+
+Generation is batched, greedy by default, and stops on the chat template's end-of-turn
+token. Choice scoring ranks fixed answers by the summed log-probability of their tokens
+after the prompt, in one forward pass per batch.
+
+Prefix caching: requests of one arm share their system prompt and demonstrations, so the
+longest token prefix common to a call's prompts is run once, its key/value cache copied
+to every row, and only each request's own tokens are computed (vLLM does the same with
+automatic prefix caching). Rows are laid out as prefix + padding + own tokens; the
+attention mask hides the padding and position ids follow the mask, so results equal the
+uncached computation (checked in tests). Times are wall-clock seconds from
+`time.perf_counter`; a request's latency is the wall time of the batch that carried it,
+including its share of computing the prefix.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import time
+from collections import OrderedDict
+from typing import Any
+
+from advisor.backends.base import (
+    BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
+)
+from advisor.models import resolve_model
+from advisor.spec.model import GenerationSpec, ModelSpec
+
+__all__ = ["TransformersBackend", "common_prefix_length"]
+
+MIN_PREFIX = 16  # tokens: below this a shared prefix saves less than copying its cache costs
+PREFIX_SLOTS = 4  # prefix caches kept between calls (one per arm/adapter in flight)
+
+
+def common_prefix_length(prompts: list[list[int]]) -> int:
+    """Tokens shared by all prompts, leaving at least one own token in each."""
+    if not prompts:
+        return 0
+    limit = min(len(p) for p in prompts) - 1
+    first = prompts[0]
+    n = 0
+    while n < limit and all(p[n] == first[n] for p in prompts):
+        n += 1
+    return n
+
+
+class _FirstTokenClock:
+    """A stopping criterion that never stops: it notes when the first new token exists."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        if self.first is None:
+            self.first = time.perf_counter()
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+class TransformersBackend:
+    """Runs a causal LM in this process with transformers."""
+
+    name = "transformers"
+
+    def __init__(self, model: ModelSpec, generation: GenerationSpec | None = None, status=None) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if model.threads:
+            torch.set_num_threads(model.threads)
+        resolved = resolve_model(model.name, model.dtype, status=status)
+        device = model.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        self.batch_size = (generation or GenerationSpec()).batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=getattr(torch, model.dtype)).to(device)
+        self.model.eval()
+        cfg_len = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        self.context_length = min(model.max_context or cfg_len, cfg_len)
+        self.eos_ids = self._eos_ids()
+        self._adapters: dict[str, str] = {}
+        self._prefixes: OrderedDict[tuple, Any] = OrderedDict()
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
+        self.info = BackendInfo(
+            name=self.name, model=model.name, model_id=resolved.model_id, device=device, dtype=model.dtype,
+            threads=torch.get_num_threads() if device == "cpu" else None,
+            extra={"path": str(resolved.path), "source": resolved.source, "prefix_caching": "on"},
+        )
+
+    # -- prompts -------------------------------------------------------------------------
+    def _eos_ids(self) -> list[int]:
+        ids = set()
+        for value in (self.tokenizer.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
+            if isinstance(value, int):
+                ids.add(value)
+            elif isinstance(value, (list, tuple)):
+                ids.update(v for v in value if isinstance(v, int))
+        for tok in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
+            tid = self.tokenizer.convert_tokens_to_ids(tok)
+            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id and tid >= 0:
+                ids.add(tid)
+        return sorted(ids)
+
+    def _prompt_ids(self, messages: list[Message]) -> list[int]:
+        if self.tokenizer.chat_template:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        else:  # a base model without a template: plain role-tagged text
+            text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def count_tokens(self, conversations: list[list[Message]]) -> list[int]:
+        return [len(self._prompt_ids(m)) for m in conversations]
+
+    # -- adapters ------------------------------------------------------------------------
+    def _use_adapter(self, adapter: str | None) -> None:
+        """Switch the shared base model to a LoRA adapter (loaded once) or back to the base."""
+        if adapter is None:
+            if self._adapters:
+                self.model.disable_adapters()
+            return
+        if adapter not in self._adapters:
+            name = f"a{len(self._adapters)}"
+            self.model.load_adapter(adapter, adapter_name=name)
+            self._adapters[adapter] = name
+        self.model.enable_adapters()
+        self.model.set_adapter(self._adapters[adapter])
+
+    def _groups(self, requests: list[Any], key) -> list[list[int]]:
+        """Indices grouped by `key`, sorted by prompt length, cut into batches."""
+        by_key: dict[Any, list[int]] = {}
+        for i, r in enumerate(requests):
+            by_key.setdefault(key(r), []).append(i)
+        batches = []
+        for idx in by_key.values():
+            for start in range(0, len(idx), self.batch_size):
+                batches.append(idx[start:start + self.batch_size])
+        return batches
+
+    # -- prefix cache --------------------------------------------------------------------
+    def _prefix(self, prompts: list[list[int]], adapter: str | None) -> tuple[int, Any]:
+        """(length, cache) of the prefix shared by `prompts`; (0, None) when too short."""
+        n = common_prefix_length(prompts)
+        if n < MIN_PREFIX:
+            return 0, None
+        key = (adapter, tuple(prompts[0][:n]))
+        if key not in self._prefixes:
+            import torch
+
+            with torch.inference_mode():
+                out = self.model(input_ids=torch.tensor([prompts[0][:n]], device=self.device), use_cache=True)
+            self._prefixes[key] = out.cache if hasattr(out, "cache") else out.past_key_values
+            while len(self._prefixes) > PREFIX_SLOTS:
+                self._prefixes.popitem(last=False)
+        self._prefixes.move_to_end(key)
+        return n, self._prefixes[key]
+
+    def _rows_cache(self, cache: Any, rows: int) -> dict[str, Any]:
+        if cache is None:
+            return {}
+        copied = copy.deepcopy(cache)
+        copied.batch_repeat_interleave(rows)
+        return {self._cache_kw: copied}
+
+    # -- generation ----------------------------------------------------------------------
+    def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
+        import torch
+        from transformers import StoppingCriteriaList
+
+        out: list[Generation | None] = [None] * len(requests)
+        prompts = [self._prompt_ids(r.messages) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))
+        ordered = [requests[i] for i in order]
+        pad = self.tokenizer.pad_token_id
+        for batch in self._groups(ordered, key=lambda r: (r.adapter, r.max_new_tokens, r.temperature, r.stop)):
+            idx = [order[b] for b in batch]
+            first = requests[idx[0]]
+            started = time.perf_counter()
+            self._use_adapter(first.adapter)
+            n, cache = self._prefix([p for p, r in zip(prompts, requests) if r.adapter == first.adapter], first.adapter)
+            own = [prompts[i][n:] for i in idx]
+            width = max(len(o) for o in own)
+            prefix = prompts[idx[0]][:n]
+            # prefix + left padding + own tokens: the prefix sits at the same positions in every row
+            input_ids = torch.tensor([prefix + [pad] * (width - len(o)) + o for o in own], device=self.device)
+            attention = torch.tensor([[1] * n + [0] * (width - len(o)) + [1] * len(o) for o in own], device=self.device)
+            clock = _FirstTokenClock()
+            kwargs: dict[str, Any] = dict(max_new_tokens=first.max_new_tokens, eos_token_id=self.eos_ids, pad_token_id=pad,
+                                          stopping_criteria=StoppingCriteriaList([clock]), **self._rows_cache(cache, len(idx)))
+            if first.temperature > 0:
+                kwargs.update(do_sample=True, temperature=first.temperature)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            with torch.inference_mode():
+                generated = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+            elapsed = time.perf_counter() - started
+            ttft = (clock.first - started) if clock.first is not None else None
+            for row, i in enumerate(idx):
+                new = generated[row, n + width:].tolist()
+                count, finish = len(new), "length"
+                for pos, tok in enumerate(new):
+                    if tok in self.eos_ids:
+                        count, finish = pos, "stop"
+                        break
+                text = self.tokenizer.decode(new[:count], skip_special_tokens=True)
+                for stop in first.stop:
+                    if stop and stop in text:
+                        text, finish = text[: text.index(stop)], "stop"
+                out[i] = Generation(text=text, prompt_tokens=len(prompts[i]), completion_tokens=min(len(new), count + 1),
+                                    latency_s=elapsed, ttft_s=ttft, finish_reason=finish)
+        return [g for g in out if g is not None]
+
+    # -- choice scoring ------------------------------------------------------------------
+    def score_choices(self, requests: list[ChoiceRequest]) -> list[ChoiceScores]:
+        import torch
+
+        out: list[ChoiceScores | None] = [None] * len(requests)
+        prompts = [self._prompt_ids(r.messages) for r in requests]
+        choice_ids = {c: self.tokenizer(c, add_special_tokens=False)["input_ids"] for r in requests for c in r.choices}
+        order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))
+        ordered = [requests[i] for i in order]
+        pad = self.tokenizer.pad_token_id
+        for batch in self._groups(ordered, key=lambda r: r.adapter):
+            idx = [order[b] for b in batch]
+            started = time.perf_counter()
+            adapter = requests[idx[0]].adapter
+            self._use_adapter(adapter)
+            n, cache = self._prefix([p for p, r in zip(prompts, requests) if r.adapter == adapter], adapter)
+            seqs, spans = [], []  # spans: (request, choice index, start of choice in row, length)
+            for i in idx:
+                for c, choice in enumerate(requests[i].choices):
+                    own = prompts[i][n:]
+                    spans.append((i, c, len(own), len(choice_ids[choice])))
+                    seqs.append(own + choice_ids[choice])
+            width = max(len(s) for s in seqs)
+            # own tokens + choice, right-padded: padding only follows what is scored
+            input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.device)
+            attention = torch.tensor([[1] * (n + len(s)) + [0] * (width - len(s)) for s in seqs], device=self.device)
+            with torch.inference_mode():
+                logits = self.model(input_ids=input_ids, attention_mask=attention,
+                                    **self._rows_cache(cache, len(seqs))).logits
+                results: dict[int, list[float]] = {i: [0.0] * len(requests[i].choices) for i in idx}
+                for row, (i, c, start, length) in enumerate(spans):
+                    logprobs = torch.log_softmax(logits[row, start - 1:start - 1 + length].float(), dim=-1)
+                    targets = input_ids[row, start:start + length].unsqueeze(-1)
+                    results[i][c] = float(logprobs.gather(-1, targets).sum())
+            elapsed = time.perf_counter() - started
+            for i in idx:
+                out[i] = ChoiceScores(logprobs=results[i], choice_tokens=[len(choice_ids[c]) for c in requests[i].choices],
+                                      prompt_tokens=len(prompts[i]), latency_s=elapsed)
+        return [s for s in out if s is not None]
+
+    def close(self) -> None:
+        self.model = None  # type: ignore[assignment]

@@ -1,0 +1,194 @@
+"""Run a task through its arms: split, prepare, predict in batches, score, record.
+
+The order is chosen so bad input writes nothing: the spec, the data and the model are all
+checked and loaded before the run directory exists. After that every arm is isolated: an
+arm that fails is recorded with its error and the next one runs; Ctrl-C marks the run
+`cancelled` and keeps every finished batch, which `resume` picks up again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from advisor import registry
+from advisor.backends.base import Backend
+from advisor.data import Sample, load_splits
+from advisor.environment import capture_environment
+from advisor.errors import UserError
+from advisor.models import cache_root
+from advisor.progress import NullReporter, Reporter
+from advisor.record import ArmResult, RunRecord, SampleRow, append_samples, read_record, read_samples, write_record
+from advisor.scoring import score
+from advisor.spec.load import LoadedTask
+from advisor.strategy import PrepareContext, Prediction
+from advisor.summary import summarize_rows
+
+__all__ = ["RunOptions", "run_task", "make_backend"]
+
+
+@dataclass
+class RunOptions:
+    arms: list[str] | None = None  # subset of arm names; None = all
+    limit: int | None = None  # first N test samples
+    backend: str | None = None  # overrides the spec's backend
+    out: Path | None = None  # run directory; default runs/<timestamp>_<task>_<id>
+    seed: int | None = None  # overrides the spec's seed
+    resume: Path | None = None  # an interrupted run directory to continue
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_backend(name: str, task: LoadedTask, reporter: Reporter) -> Backend:
+    cls = registry.backends.get(name)
+    return cls(task.spec.model, task.spec.generation, status=reporter.status)
+
+
+def _rows(arm: str, samples: list[Sample], preds: list[Prediction], task: LoadedTask, busy_s: float) -> list[SampleRow]:
+    spec = task.spec
+    scored = score(spec.type, [s.target for s in samples], [p.prediction for p in preds], spec.labels)
+    share = busy_s / max(1, len(samples))
+    return [
+        SampleRow(arm=arm, id=s.id, input=s.input, target=s.target, prediction=p.prediction, raw=p.raw,
+                  correct=c, score=round(sc, 6), latency_ms=round(p.latency_s * 1000, 3),
+                  ttft_ms=None if p.ttft_s is None else round(p.ttft_s * 1000, 3), busy_share_s=share,
+                  prompt_tokens=p.prompt_tokens, completion_tokens=p.completion_tokens, error=p.error, extra=p.extra)
+        for s, p, c, sc in zip(samples, preds, scored.correct, scored.item_scores)
+    ]
+
+
+def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Backend, ctx: PrepareContext,
+             run_dir: Path, reporter: Reporter, done: list[SampleRow]) -> ArmResult:
+    spec = task.spec
+    arm = spec.arms[arm_index]
+    config = task.arm_configs[arm.name]
+    result = ArmResult(name=arm.name, strategy=arm.strategy, status="ok", config=config.model_dump(mode="json"),
+                       started=_now())
+    started = time.perf_counter()
+    done_ids = {r.id for r in done}
+    todo = [s for s in test if s.id not in done_ids]
+    rows = list(done)
+    reporter.arm_start(arm.name, len(test))
+    reporter.advance(arm.name, len(test) - len(todo))
+    try:
+        strategy = registry.strategies.get(arm.strategy)(config, spec)
+        prep_start = time.perf_counter()
+        result.prepare = dict(strategy.prepare(ctx) or {})
+        result.prepare.setdefault("seconds", round(time.perf_counter() - prep_start, 3))
+        chunk = spec.generation.batch_size * 4  # a few backend batches per progress step and per write
+        for start in range(0, len(todo), chunk):
+            part = todo[start:start + chunk]
+            t0 = time.perf_counter()
+            preds = strategy.predict(part, backend)
+            busy = time.perf_counter() - t0
+            if len(preds) != len(part):
+                raise RuntimeError(f"arm returned {len(preds)} predictions for {len(part)} samples")
+            new_rows = _rows(arm.name, part, preds, task, busy)
+            append_samples(run_dir, new_rows)
+            rows += new_rows
+            reporter.advance(arm.name, len(part))
+    except KeyboardInterrupt:  # the caller sees status "cancelled" and stops the run
+        result.status = "cancelled"
+        result.errors.append("interrupted (Ctrl-C); finished samples kept")
+    except UserError as exc:
+        result.status = "failed"
+        result.errors.append(str(exc))
+    except Exception as exc:  # an arm's bug or a backend failure must not sink the other arms
+        result.status = "failed"
+        result.errors.append(f"{type(exc).__name__}: {exc}")
+        with (run_dir / "errors.log").open("a") as fh:
+            fh.write(f"--- arm {arm.name} ---\n{traceback.format_exc()}\n")
+    finally:
+        order = {s.id: i for i, s in enumerate(test)}
+        rows.sort(key=lambda r: order.get(r.id, len(order)))
+        for key, value in summarize_rows(rows, spec).items():
+            setattr(result, key, value)
+        result.wall_s = round(time.perf_counter() - started, 3)
+        reporter.arm_end(arm.name, result.status)
+    return result
+
+
+def _task_info(task: LoadedTask) -> dict[str, Any]:
+    digest = hashlib.sha256(task.path.read_bytes()).hexdigest()
+    return {"name": task.spec.name, "type": task.spec.type, "path": str(task.path), "sha256": digest}
+
+
+def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Reporter | None = None) -> tuple[RunRecord, Path]:
+    """Run the task's arms and write the record; returns (record, run directory)."""
+    options = options or RunOptions()
+    reporter = reporter or NullReporter()
+    spec = task.spec
+    if options.seed is not None:
+        spec = spec.model_copy(update={"seed": options.seed})
+        task = LoadedTask(spec, task.path, task.arm_configs, task.lines)
+    names = [a.name for a in spec.arms]
+    chosen = options.arms or names
+    unknown = [a for a in chosen if a not in names]
+    if unknown:
+        raise UserError(f"unknown arm(s) {', '.join(unknown)}; the task defines: {', '.join(names)}")
+    splits = load_splits(spec)
+    test = splits.test[: options.limit] if options.limit else splits.test
+    previous: RunRecord | None = None
+    if options.resume:
+        previous, _ = read_record(options.resume)
+        if previous.task.get("sha256") != _task_info(task)["sha256"]:
+            raise UserError(f"{options.resume}: was run from a different version of {task.path.name}; start a new run")
+    backend_name = options.backend or spec.backend
+    if backend_name not in registry.backends:
+        raise UserError(f"unknown backend {backend_name!r}; expected one of: {', '.join(registry.backends.names())}")
+    reporter.status(f"loading backend {backend_name} with model {spec.model.name}")
+    backend = make_backend(backend_name, task, reporter)
+
+    run_id = previous.run_id if previous else uuid.uuid4().hex[:8]
+    if options.resume:
+        run_dir = Path(options.resume)
+    else:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = options.out or Path("runs") / f"{stamp}_{spec.name}_{run_id}"
+        if (run_dir / "run.json").exists():
+            raise UserError(f"{run_dir} already holds a run; choose another --out or use --resume")
+    record = RunRecord(
+        run_id=run_id, created=previous.created if previous else _now(), status="running", task=_task_info(task),
+        spec=spec.model_dump(mode="json"),
+        splits={**splits.sizes(), "test_used": len(test), "limit": options.limit, "test_ids": [s.id for s in test]},
+        backend={"name": backend_name, **backend.info.__dict__, "context_length": backend.context_length},
+        environment=capture_environment(task.path.parent),
+    )
+    write_record(run_dir, record)
+    started = time.perf_counter()
+    ctx_base = dict(spec=spec, splits=splits, seed=spec.seed, cache_dir=cache_root() / "artifacts", run_dir=run_dir,
+                    backend=backend, status=reporter.status)
+    try:
+        for i, arm in enumerate(spec.arms):
+            if arm.name not in chosen:
+                continue
+            old = previous.arm(arm.name) if previous else None
+            if old is not None and old.status == "ok" and old.n == len(test):
+                record.arms.append(old)
+                continue
+            done = read_samples(run_dir, arm.name) if previous else []
+            ctx = PrepareContext(arm_name=arm.name, **ctx_base)
+            record.arms.append(_run_arm(task, i, test, backend, ctx, run_dir, reporter, done))
+            write_record(run_dir, record)
+            if record.arms[-1].status == "cancelled":
+                raise KeyboardInterrupt
+        statuses = {a.status for a in record.arms}
+        record.status = "ok" if statuses <= {"ok"} else ("failed" if statuses == {"failed"} else "partial")
+    except KeyboardInterrupt:
+        record.status = "cancelled"
+        raise
+    finally:
+        reporter.close()
+        backend.close()
+        record.finished = _now()
+        record.wall_s = round(time.perf_counter() - started, 3)
+        write_record(run_dir, record)
+    return record, run_dir

@@ -1,0 +1,142 @@
+"""Load a task file: parse YAML, validate strictly, resolve paths, validate arm configs.
+
+Every problem becomes a `SpecError` naming the file, the line and the field; all problems
+found in one pass are reported together so a user fixes them in one go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from advisor import registry
+from advisor.errors import SpecError, UserError
+from advisor.spec.model import TaskSpec
+from advisor.spec.yamlsrc import LineMap, load_yaml
+
+__all__ = ["LoadedTask", "load_task", "format_validation_error"]
+
+
+@dataclass(frozen=True)
+class LoadedTask:
+    """A validated task: the spec with absolute data paths, and each arm's typed config."""
+
+    spec: TaskSpec
+    path: Path
+    arm_configs: dict[str, BaseModel]
+    lines: LineMap
+
+
+def _describe(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    msg = str(err.get("msg", "invalid value"))
+    return msg.removeprefix("Value error, ")
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def format_validation_error(
+    path: Path, lines: LineMap, exc: ValidationError, prefix: tuple[Any, ...] = (), allowed: dict | None = None
+) -> SpecError:
+    """One SpecError listing every pydantic error as `file:line: field: message`."""
+    problems: list[tuple[int | None, str, str]] = []
+    for err in exc.errors():
+        loc = prefix + tuple(err["loc"])
+        message = _describe(err)
+        if err.get("type") == "extra_forbidden" and allowed is not None:
+            parent = allowed.get(loc[:-1])
+            if parent:
+                message += f"; expected one of: {', '.join(parent)}"
+        problems.append((lines.line_of(loc), _field_name(loc), message))
+    first_line, first_field, first_msg = problems[0]
+    error = SpecError(path, first_line, first_field, first_msg)
+    if len(problems) > 1:
+        rest = "\n".join(f"{path}:{ln}: {fld}: {msg}" if ln else f"{path}: {fld}: {msg}" for ln, fld, msg in problems[1:])
+        error.message += "\n" + rest
+    return error
+
+
+def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...], data: Any, out: dict) -> None:
+    """Map location -> allowed keys, walking the data so list items get their own entry."""
+    out[loc] = sorted(model.model_fields)
+    if not isinstance(data, dict):
+        return
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        for candidate in getattr(ann, "__args__", ()) + (ann,):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel) and name in data:
+                _allowed_fields(candidate, loc + (name,), data[name], out)
+            inner = getattr(candidate, "__args__", ())
+            if inner and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
+                for i, item in enumerate(data.get(name) or []):
+                    _allowed_fields(inner[0], loc + (name, i), item, out)
+
+
+def _resolve(spec: TaskSpec, base: Path) -> TaskSpec:
+    updates = {}
+    for key in ("path", "train", "validation", "test"):
+        value = getattr(spec.data, key)
+        if value is not None:
+            updates[key] = (base / value).resolve() if not value.is_absolute() else value
+    model = spec.model
+    local = (base / model.name)
+    if not Path(model.name).is_absolute() and ("/" in model.name or model.name.startswith(".")) and local.exists():
+        model = model.model_copy(update={"name": str(local.resolve())})
+    return spec.model_copy(update={"data": spec.data.model_copy(update=updates), "model": model})
+
+
+def load_task(path: str | Path) -> LoadedTask:
+    """Parse and validate a task file; raises SpecError on any problem."""
+    path = Path(path)
+    data, lines = load_yaml(path)
+    if not isinstance(data, dict):
+        raise SpecError(path, lines.line_of(()), None, "a task file must be a YAML mapping of fields")
+    try:
+        spec = TaskSpec.model_validate(data)
+    except ValidationError as exc:
+        allowed: dict = {}
+        _allowed_fields(TaskSpec, (), data, allowed)
+        raise format_validation_error(path, lines, exc, allowed=allowed) from None
+    spec = _resolve(spec, path.resolve().parent)
+
+    for key in ("path", "train", "validation", "test"):
+        file = getattr(spec.data, key)
+        if file is not None and not file.is_file():
+            raise SpecError(path, lines.line_of(("data", key)), f"data.{key}", f"data file not found: {file}")
+    if spec.primary_metric not in registry.metrics:
+        raise SpecError(path, lines.line_of(("metric",)), "metric",
+                        f"unknown metric {spec.primary_metric!r}; expected one of: {', '.join(registry.metrics.names())}")
+    if spec.backend not in registry.backends:
+        raise SpecError(path, lines.line_of(("backend",)), "backend",
+                        f"unknown backend {spec.backend!r}; expected one of: {', '.join(registry.backends.names())}")
+
+    configs: dict[str, BaseModel] = {}
+    for i, arm in enumerate(spec.arms):
+        if arm.strategy not in registry.strategies:
+            raise SpecError(path, lines.line_of(("arms", i, "strategy")), f"arms[{i}].strategy",
+                            f"unknown strategy {arm.strategy!r}; expected one of: {', '.join(registry.strategies.names())}")
+        config_cls = registry.strategies.get(arm.strategy).Config
+        try:
+            configs[arm.name] = config_cls.model_validate(arm.config)
+        except ValidationError as exc:
+            allowed = {("arms", i, "config"): sorted(config_cls.model_fields)}
+            raise format_validation_error(path, lines, exc, prefix=("arms", i, "config"), allowed=allowed) from None
+        check = getattr(registry.strategies.get(arm.strategy), "check_task", None)
+        if check is not None:
+            try:
+                check(spec, configs[arm.name])
+            except UserError as exc:
+                raise SpecError(path, lines.line_of(("arms", i, "config")), f"arms[{i}].config", exc.message) from None
+    return LoadedTask(spec=spec, path=path.resolve(), arm_configs=configs, lines=lines)

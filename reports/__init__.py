@@ -1,0 +1,1 @@
+"""Renderers: read a run record (run.json + samples.jsonl) and nothing else."""

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One entry point for the README's two set-up commands:
+#   bash scripts/dev.sh demo   create .venv if needed, provision the models, run the demo task
+#   bash scripts/dev.sh test   create .venv if needed, run the fast and slow test tiers
+# Idempotent: the virtualenv is reinstalled only when pyproject.toml or constraints.txt change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+"$PY" -c 'import sys; assert sys.version_info >= (3, 11), "advisor needs Python >= 3.11"'
+
+VENV=.venv
+STAMP="$VENV/.advisor-setup"
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  echo "== setting up $VENV (Python: $("$PY" --version))"
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  # constraints.txt pins the CPU torch wheel; the extras bring transformers, gguf and test tools.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+  echo "$want" > "$STAMP"
+fi
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+case "${1:-}" in
+  demo)
+    shift
+    "$VENV/bin/advisor" models pull
+    exec "$VENV/bin/advisor" run benchmarks/sms_spam/task.yaml "$@"
+    ;;
+  test)
+    shift
+    # Both tiers: fast (fakes, tiny models) and slow (the real shipped models). GPU tests are opt-in.
+    exec "$VENV/bin/python" -m pytest -m "not gpu" "$@"
+    ;;
+  *)
+    echo "usage: bash scripts/dev.sh demo|test [args...]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,1 @@
+"""Adaptation arms. Each registers in advisor.registry by a lazy `module:attr` entry."""

@@ -1,0 +1,167 @@
+"""The prompting arm: instructions + k demonstrations + the input, on the base model.
+
+Demonstrations come from the train split, drawn with a seed and balanced across labels
+for classification. Classification answers by choice scoring (rank each label by its
+log-likelihood; the small default model answers free text badly) or by generation with
+label matching; QA and extraction generate and extract the answer.
+
+Choice scoring is calibrated by default (Zhao et al., 2021, "Calibrate Before Use"): the
+same prompt is scored with content-free inputs, and each label's mean log-probability
+there is subtracted, which removes a small model's prior for one label.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from advisor.answers import extract_answer, match_label
+from advisor.backends.base import Backend, ChoiceRequest, GenerateRequest
+from advisor.data import Sample
+from advisor.errors import UserError
+from advisor.prompts import PromptParts, fit_prompts
+from advisor.spec.model import TaskSpec
+from advisor.strategy import PrepareContext, Prediction
+
+__all__ = ["PromptingConfig", "PromptingStrategy", "pick_demonstrations", "CONTENT_FREE"]
+
+CONTENT_FREE = ("N/A", "", "[MASK]")  # inputs that carry no content (Zhao et al., 2021)
+
+
+class PromptingConfig(BaseModel):
+    """Settings of a prompting arm (all optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shots: int = Field(0, ge=0, le=64, description="demonstrations from the train split (0 = zero-shot)")
+    mode: Literal["auto", "choice", "generate"] = Field(
+        "auto", description="classification: choice scoring or free generation; auto = choice when labels exist")
+    template: str = Field("{input}", description="user turn; {input} is replaced by the sample text")
+    balanced: bool = Field(True, description="draw demonstrations evenly across labels")
+    seed: int | None = Field(None, description="seed for drawing demonstrations; default: the task seed")
+    instructions: str | None = Field(None, description="overrides the task's instructions for this arm")
+    max_new_tokens: int | None = Field(None, ge=1, le=4096, description="overrides generation.max_new_tokens")
+    length_normalize: bool = Field(False, description="choice scoring: mean log-prob per token instead of sum")
+    calibrate: bool = Field(
+        True, description="choice scoring: subtract each label's log-prob on content-free inputs "
+                          "(contextual calibration, Zhao et al. 2021) to remove the model's label bias")
+
+    @field_validator("template")
+    @classmethod
+    def _has_input(cls, v: str) -> str:
+        if "{input}" not in v:
+            raise ValueError("template must contain {input}")
+        return v
+
+
+def pick_demonstrations(train: list[Sample], k: int, seed: int, labels: list[str] | None, balanced: bool) -> list[Sample]:
+    """k training samples drawn with `seed`; round-robin over labels when balanced."""
+    if k == 0:
+        return []
+    rng = random.Random(seed)
+    pool = list(train)
+    rng.shuffle(pool)
+    if not (balanced and labels):
+        return pool[:k]
+    by_label: dict[str, list[Sample]] = {label: [s for s in pool if s.target == label] for label in labels}
+    picked: list[Sample] = []
+    while len(picked) < min(k, len(pool)):
+        for label in labels:
+            if by_label[label] and len(picked) < k:
+                picked.append(by_label[label].pop())
+    rng.shuffle(picked)  # no label order the model could learn from
+    return picked
+
+
+class PromptingStrategy:
+    """Zero-/k-shot prompting; registered as `prompting`."""
+
+    Config = PromptingConfig
+
+    def __init__(self, config: PromptingConfig, spec: TaskSpec) -> None:
+        self.config = config
+        self.spec = spec
+        self.demos: list[Sample] = []
+        self.offsets: list[float] | None = None  # calibration: per-label log-prob on content-free input
+        mode = config.mode
+        if mode == "auto":
+            mode = "choice" if spec.type == "classification" and spec.labels else "generate"
+        self.mode = mode
+
+    @staticmethod
+    def check_task(spec: TaskSpec, config: PromptingConfig) -> None:
+        """Config problems that depend on the task (called while validating the spec)."""
+        if config.mode == "choice" and not spec.labels:
+            raise UserError("mode 'choice' needs a label set (`labels`) in the task")
+
+    def system_prompt(self) -> str:
+        text = self.config.instructions if self.config.instructions is not None else self.spec.instructions
+        if self.spec.labels and self.mode == "generate":
+            text = (text + "\n" if text else "") + f"Answer with exactly one of: {', '.join(self.spec.labels)}."
+        return text.strip()
+
+    def prepare(self, ctx: PrepareContext) -> dict[str, Any]:
+        seed = self.config.seed if self.config.seed is not None else ctx.seed
+        if self.config.shots > len(ctx.splits.train):
+            raise UserError(f"arm {ctx.arm_name!r} asks for {self.config.shots} shots but the train split has {len(ctx.splits.train)} rows")
+        self.demos = pick_demonstrations(ctx.splits.train, self.config.shots, seed, self.spec.labels, self.config.balanced)
+        info: dict[str, Any] = {"mode": self.mode, "shots": len(self.demos), "demonstration_ids": [s.id for s in self.demos]}
+        if self.mode == "choice" and self.config.calibrate and ctx.backend is not None:
+            labels = tuple(self.spec.labels or ())
+            probes = [ChoiceRequest(self.parts(Sample(id="content-free", input=text, target="")).messages(), labels)
+                      for text in CONTENT_FREE]
+            scores = ctx.backend.score_choices(probes)
+            self.offsets = [sum(s.logprobs[j] for s in scores) / len(scores) for j in range(len(labels))]
+            info["calibration"] = {"content_free_inputs": list(CONTENT_FREE),
+                                   "label_logprob_offsets": dict(zip(labels, (round(x, 4) for x in self.offsets)))}
+        return info
+
+    def parts(self, sample: Sample) -> PromptParts:
+        demos = tuple((self.config.template.replace("{input}", d.input), d.target) for d in self.demos)
+        return PromptParts(system=self.system_prompt(), input=sample.input, template=self.config.template, demos=demos)
+
+    def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:
+        gen = self.spec.generation
+        max_new = self.config.max_new_tokens or gen.max_new_tokens
+        if self.mode == "choice":
+            labels = list(self.spec.labels or [])
+            reserve = max(backend.count_tokens([[{"role": "assistant", "content": lab}]])[0] for lab in labels)
+        else:
+            reserve = max_new
+        fitted = fit_prompts([self.parts(s) for s in samples], backend, reserve)
+        if self.mode == "choice":
+            requests = [ChoiceRequest(messages=p.messages(), choices=tuple(labels)) for p, _ in fitted]
+            results = backend.score_choices(requests)
+            preds = []
+            for s, (_, info), r in zip(samples, fitted, results):
+                extra: dict[str, Any] = {"choice_logprobs": dict(zip(labels, (round(x, 4) for x in r.logprobs)))}
+                ranked = r.logprobs
+                if self.config.length_normalize:
+                    ranked = [lp / max(1, n) for lp, n in zip(r.logprobs, r.choice_tokens)]
+                if self.offsets is not None:
+                    ranked = [x - o for x, o in zip(ranked, self.offsets)]
+                    extra["calibrated"] = dict(zip(labels, (round(x, 4) for x in ranked)))
+                best = labels[max(range(len(labels)), key=ranked.__getitem__)] if r.error is None else None
+                if info.notes:
+                    extra["fit"] = info.notes
+                preds.append(Prediction(s.id, best, best or "", r.prompt_tokens, 0, r.latency_s, None, r.error, extra))
+            return preds
+        requests = [GenerateRequest(messages=p.messages(), max_new_tokens=max_new, temperature=gen.temperature,
+                                    stop=tuple(gen.stop)) for p, _ in fitted]
+        results = backend.generate(requests)
+        preds = []
+        for s, (_, info), g in zip(samples, fitted, results):
+            if self.spec.type == "classification":
+                answer = match_label(g.text, self.spec.labels or [])
+            elif self.spec.type == "generation":
+                answer = g.text.strip()
+            else:
+                answer = extract_answer(g.text)
+            extra: dict[str, Any] = {"finish_reason": g.finish_reason}
+            if info.notes:
+                extra["fit"] = info.notes
+            preds.append(Prediction(s.id, answer, g.text, g.prompt_tokens, g.completion_tokens, g.latency_s,
+                                    g.ttft_s, g.error, extra))
+        return preds
