@@ -87,6 +87,7 @@ class TransformersBackend:
         self.eos_ids = self._eos_ids()
         self._adapters: dict[str, str] = {}
         self._prefixes: OrderedDict[tuple, Any] = OrderedDict()
+        self._token_memo: dict[tuple, list[int]] = {}
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
         self._can_keep = "logits_to_keep" in params
@@ -111,6 +112,18 @@ class TransformersBackend:
         return sorted(ids)
 
     def _prompt_ids(self, messages: list[Message]) -> list[int]:
+        """Token ids after the chat template; memoised because arms count tokens to fit the
+        context and then send the same conversations."""
+        key = tuple((m["role"], m["content"]) for m in messages)
+        ids = self._token_memo.get(key)
+        if ids is None:
+            ids = self._tokenize(messages)
+            if len(self._token_memo) >= 4096:
+                self._token_memo.pop(next(iter(self._token_memo)))
+            self._token_memo[key] = ids
+        return ids
+
+    def _tokenize(self, messages: list[Message]) -> list[int]:
         if self.tokenizer.chat_template:
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         else:  # a base model without a template: plain role-tagged text
