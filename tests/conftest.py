@@ -77,6 +77,16 @@ def make_task(tmp_path: Path, yaml_text: str, rows: list[dict] | None = None, da
     return path
 
 
+# Conversations for the tiny Llama: the system turn is long enough to be a shared prefix
+# (more than MIN_PREFIX tokens), every word is in its vocabulary.
+TINY_SYSTEM = "say ham or spam . " * 6
+TINY_INPUTS = ["hello world", "free prize call now", "what is the answer ?", "a b c d e f g", "yes", "no no no"]
+
+
+def tiny_chat(text: str) -> list[dict]:
+    return [{"role": "system", "content": TINY_SYSTEM}, {"role": "user", "content": text}]
+
+
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> Path:
     """A randomly initialised 2-layer Llama with a word-level tokenizer and a chat template."""

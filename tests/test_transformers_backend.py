@@ -12,19 +12,13 @@ torch = pytest.importorskip("torch")
 from advisor.backends import transformers_backend as tb  # noqa: E402
 from advisor.backends.base import ChoiceRequest, GenerateRequest  # noqa: E402
 from advisor.spec.model import GenerationSpec, ModelSpec  # noqa: E402
+from tests.conftest import TINY_INPUTS as INPUTS  # noqa: E402
+from tests.conftest import tiny_chat as _conv  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def backend(tiny_llama: Path):
     return tb.TransformersBackend(ModelSpec(name=str(tiny_llama), threads=1), GenerationSpec(batch_size=4))
-
-
-SYSTEM = "say ham or spam . " * 6  # long enough to be a shared prefix (> MIN_PREFIX tokens)
-INPUTS = ["hello world", "free prize call now", "what is the answer ?", "a b c d e f g", "yes", "no no no"]
-
-
-def _conv(text: str) -> list[dict]:
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
 
 
 def test_common_prefix_length() -> None:

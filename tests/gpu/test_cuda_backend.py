@@ -11,16 +11,10 @@ torch = pytest.importorskip("torch")
 from advisor.backends import transformers_backend as tb  # noqa: E402
 from advisor.backends.base import ChoiceRequest, GenerateRequest  # noqa: E402
 from advisor.spec.model import GenerationSpec, ModelSpec  # noqa: E402
+from tests.conftest import TINY_INPUTS as INPUTS  # noqa: E402
+from tests.conftest import tiny_chat as _conv  # noqa: E402
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
-
-SYSTEM = "say ham or spam . " * 6
-INPUTS = ["hello world", "free prize call now", "what is the answer ?", "a b c d e f g", "yes"]
-
-
-def _conv(text: str) -> list[dict]:
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
-
 
 def test_cuda_matches_cpu(tiny_llama: Path) -> None:
     cpu = tb.TransformersBackend(ModelSpec(name=str(tiny_llama), device="cpu"), GenerationSpec(batch_size=4))
