@@ -64,6 +64,7 @@ class ArmResult(_Model):
     latency: dict[str, Any] = Field(default_factory=dict)  # p50_ms, p95_ms, mean_ms, ttft_p50_ms, how
     throughput: dict[str, Any] = Field(default_factory=dict)  # busy_s, requests_per_s, tokens_per_s
     usage: dict[str, int] = Field(default_factory=dict)  # prompt_tokens, completion_tokens
+    details: dict[str, Any] = Field(default_factory=dict)  # the strategy's `finish` hook: retrieval, curves, risks
     errors: list[str] = Field(default_factory=list)
     sample_errors: int = 0
     started: str | None = None

@@ -95,6 +95,10 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
             append_samples(run_dir, new_rows)
             rows += new_rows
             reporter.advance(arm.name, len(part))
+        finish = getattr(strategy, "finish", None)
+        if finish is not None:
+            order = {s.id: i for i, s in enumerate(test)}
+            result.details = dict(finish(test, sorted(rows, key=lambda r: order.get(r.id, len(order)))) or {})
     except KeyboardInterrupt:  # the caller sees status "cancelled" and stops the run
         result.status = "cancelled"
         result.errors.append("interrupted (Ctrl-C); finished samples kept")

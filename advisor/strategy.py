@@ -8,9 +8,9 @@ independent units of work named by their inputs, so a later executor can ship th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, Callable, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -18,7 +18,7 @@ from advisor.backends.base import Backend
 from advisor.data import Sample, Splits
 from advisor.spec.model import TaskSpec
 
-__all__ = ["PrepareContext", "Prediction", "Strategy"]
+__all__ = ["PrepareContext", "Prediction", "Strategy", "OneOffCost", "ESTIMATE_KEYS"]
 
 
 @dataclass
@@ -50,6 +50,42 @@ class Prediction:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class OneOffCost:
+    """A cost an arm pays once (not per query): training an adapter, building an index.
+
+    `prepare` returns these under the key "one_off" (a list of `as_dict()`s). A reused
+    artifact reports the seconds measured when it was built, with `reused=True`: the cost
+    was real once, and the decision engine amortises it over the horizon either way.
+    `kind` decides which cadence in the pricing block repeats it (training -> retrain
+    cadence, index -> re-index cadence).
+    """
+
+    kind: Literal["training", "index", "other"]
+    what: str  # "LoRA training", "FAISS index build"
+    seconds: float  # measured wall seconds of the work
+    hardware: str  # "cpu", "cuda" (priced by the pricing block's training hardware)
+    reused: bool = False
+    built: str | None = None  # ISO time the artifact was built
+    artifact: str | None = None  # where it lives in the artifact cache
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# What `estimate` returns (every key optional; the dry run multiplies them by measured speeds):
+ESTIMATE_KEYS = {
+    "requests": "test requests the arm sends to the backend",
+    "prompt_tokens": "prompt tokens over all test requests (counted with the real tokenizer)",
+    "completion_tokens": "upper bound of generated tokens (max_new_tokens x generate requests)",
+    "choice_requests": "requests answered by choice scoring (one forward pass, no decoding)",
+    "train_tokens": "tokens processed by training (examples x epochs or steps x batch tokens)",
+    "training_steps": "optimizer steps",
+    "embed_texts": "texts to embed (corpus chunks + queries)",
+    "notes": "list of strings shown beside the estimate",
+}
+
+
 class Strategy(Protocol):
     """What a registered arm provides."""
 
@@ -64,3 +100,14 @@ class Strategy(Protocol):
     def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:
         """Answers for `samples`, in order, from one batched call (or a few) to `backend`."""
         ...
+
+    # Optional hooks (the runner calls them when the class defines them):
+    #
+    # def finish(self, samples: list[Sample], rows: list[SampleRow]) -> dict[str, Any]:
+    #     Arm-level results beyond the task metric, computed once all test rows exist
+    #     (resumed ones included): retrieval recall@k, learning curves, risk checks.
+    #     Stored as ArmResult.details; must be JSON-serialisable.
+    #
+    # def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
+    #     What running the arm would take, without running it (the dry run): keys from
+    #     ESTIMATE_KEYS. Must not train, embed or generate; may count tokens.

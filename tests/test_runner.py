@@ -12,6 +12,7 @@ from advisor.errors import UserError
 from advisor.record import read_record, read_samples
 from advisor.runner import RunOptions, run_task
 from advisor.spec import load_task
+from advisor.strategy import OneOffCost
 from strategies.prompting.arm import PromptingStrategy
 from tests.conftest import TASK_YAML, make_task, spam_rows
 
@@ -63,9 +64,21 @@ class _Interrupting(PromptingStrategy):
         return super().predict(samples, backend)
 
 
+class _Finishing(PromptingStrategy):
+    """Reports arm-level details over every row, resumed ones included."""
+
+    def prepare(self, ctx):
+        facts = super().prepare(ctx)
+        facts["one_off"] = [OneOffCost(kind="index", what="test index", seconds=1.5, hardware="cpu").as_dict()]
+        return facts
+
+    def finish(self, samples, rows):
+        return {"rows_seen": len(rows), "ids_in_order": [r.id for r in rows] == [s.id for s in samples]}
+
+
 @pytest.fixture
 def extra_strategies():
-    for name, cls in (("broken", _Broken), ("interrupting", _Interrupting)):
+    for name, cls in (("broken", _Broken), ("interrupting", _Interrupting), ("finishing", _Finishing)):
         if name not in registry.strategies:
             registry.strategies.register(name, cls)
     yield
@@ -99,6 +112,16 @@ def test_ctrl_c_keeps_finished_work_and_resume_completes(tmp_path: Path, extra_s
     assert resumed.arm("two-shot").n == 80 and resumed.arm("zero").n == 80
     ids = [r.id for r in read_samples(tmp_path / "run", "two-shot")]
     assert len(ids) == len(set(ids)) == 80  # nothing computed twice
+
+
+def test_finish_hook_and_one_off_costs_reach_the_record(task_dir: Path, extra_strategies) -> None:
+    text = TASK_YAML.replace("  - name: two-shot\n    strategy: prompting", "  - name: two-shot\n    strategy: finishing")
+    task = load_task(make_task(task_dir, text))
+    record, run_dir = run_task(task, RunOptions(out=task_dir / "run", limit=10))
+    arm = read_record(run_dir)[0].arm("two-shot")
+    assert arm.details == {"rows_seen": 10, "ids_in_order": True}
+    assert arm.prepare["one_off"][0]["kind"] == "index" and arm.prepare["one_off"][0]["seconds"] == 1.5
+    assert record.arm("zero").details == {}
 
 
 def test_bad_input_writes_nothing(tmp_path: Path) -> None:
