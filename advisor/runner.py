@@ -125,6 +125,21 @@ def _task_info(task: LoadedTask) -> dict[str, Any]:
     return {"name": task.spec.name, "type": task.spec.type, "path": str(task.path), "sha256": digest}
 
 
+def _decide(record: RunRecord, run_dir: Path, spec, reporter: Reporter) -> dict[str, Any] | None:
+    """The recommendation over the finished arms; a failure here never loses the measurements."""
+    from advisor.decision import defaults_used, recommend
+
+    if not any(a.status == "ok" for a in record.arms):
+        return None
+    reporter.status("deciding: intervals, paired tests, costs, break-even volumes")
+    try:
+        return recommend(record, read_samples(run_dir), defaults_used(spec.pricing, spec.decision))
+    except Exception as exc:  # recorded, and `advisor report` can re-decide after a fix
+        with (run_dir / "errors.log").open("a") as fh:
+            fh.write(f"--- decision ---\n{traceback.format_exc()}\n")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Reporter | None = None) -> tuple[RunRecord, Path]:
     """Run the task's arms and write the record; returns (record, run directory)."""
     options = options or RunOptions()
@@ -186,6 +201,7 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
                 raise KeyboardInterrupt
         statuses = {a.status for a in record.arms}
         record.status = "ok" if statuses <= {"ok"} else ("failed" if statuses == {"failed"} else "partial")
+        record.recommendation = _decide(record, run_dir, spec, reporter)
     except KeyboardInterrupt:
         record.status = "cancelled"
         raise

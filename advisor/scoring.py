@@ -47,13 +47,16 @@ def token_f1(prediction: str | None, target: str) -> float:
 
 @dataclass(frozen=True)
 class Metric:
-    """A task-level metric. `proportion` metrics are means of 0/1 items (Wilson CIs apply)."""
+    """A task-level metric. `proportion` metrics are means of 0/1 items (Wilson CIs apply);
+    `decomposable` ones are means of per-item values (compute on one item gives its value),
+    which paired tests need; macro-F1 is neither and is recomputed on resampled items."""
 
     name: str
     higher_is_better: bool
     proportion: bool
     description: str
     compute: Callable[[Sequence[str], Sequence[str | None], Sequence[str] | None], float] = field(repr=False)
+    decomposable: bool = True
 
 
 def _accuracy(targets, preds, labels) -> float:
@@ -76,7 +79,7 @@ def _mean(items) -> float:
 
 
 ACCURACY = Metric("accuracy", True, True, "share of test items whose label is exactly right", _accuracy)
-MACRO_F1 = Metric("macro_f1", True, False, "F1 averaged over labels with equal weight", _macro_f1)
+MACRO_F1 = Metric("macro_f1", True, False, "F1 averaged over labels with equal weight", _macro_f1, decomposable=False)
 EXACT_MATCH = Metric("exact_match", True, True, "share of answers equal to the target after normalisation",
                      lambda t, p, _: _mean(exact_match(a, b) for a, b in zip(p, t)))
 TOKEN_F1 = Metric("token_f1", True, False, "mean token-overlap F1 between answer and target",

@@ -1,62 +1,83 @@
-"""Rich terminal summary of a run: one row per arm with quality, latency, throughput, tokens."""
+"""Rich terminal summary of a run: a table per arm with CIs and cost, and a recommendation panel."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
 from rich.table import Table
 
-from advisor.record import ArmResult, RunRecord
-from advisor.stats import wilson_interval
+from advisor import fmt
+from advisor.record import RunRecord
+from reports.data import ReportData, gather
 
-__all__ = ["render_terminal", "arm_table"]
-
-
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.1f}"
+__all__ = ["render_terminal", "arm_table", "recommendation_panel"]
 
 
-def _ci(arm: ArmResult, metric: str) -> str:
-    """95% Wilson interval for proportion metrics (accuracy, exact match)."""
-    value = arm.metrics.get(metric)
-    if value is None or arm.n == 0 or metric not in ("accuracy", "exact_match"):
-        return ""
-    lo, hi = wilson_interval(round(value * arm.n), arm.n)
-    return f" [{_pct(lo)}, {_pct(hi)}]"
-
-
-def arm_table(record: RunRecord) -> Table:
-    primary = record.spec.get("metric") or next((a.primary_metric for a in record.arms if a.primary_metric), None)
-    others = sorted({m for a in record.arms for m in a.metrics} - {primary})
+def arm_table(d: ReportData) -> Table:
+    record, m, rec = d.record, d.primary, d.rec or {}
+    others = sorted({k for a in record.arms for k in a.metrics} - {m})
     table = Table(title=f"{record.task['name']} · {record.splits.get('test_used', '?')} test samples · run {record.run_id}",
-                  caption="metrics in % (95% Wilson CI); latency = wall ms per request incl. batch wait; "
-                          "tok/s over busy backend time")
+                  caption="metrics in % [95% CI]; latency = wall ms per request incl. batch wait; "
+                          "$ from measured busy time at the pricing block's rates")
     table.add_column("arm", style="bold")
     table.add_column("status")
-    table.add_column(f"{primary} %" if primary else "metric", justify="right")
-    for m in others:
-        table.add_column(f"{m} %", justify="right")
-    for col in ("n", "p50 ms", "p95 ms", "req/s", "prompt tok", "out tok"):
+    table.add_column(f"{m} %", justify="right")
+    for k in others:
+        table.add_column(f"{k} %", justify="right")
+    for col in ("n", "p50 ms", "p95 ms", "req/s", "$/1k q", "one-off", "$/month"):
         table.add_column(col, justify="right")
     for arm in record.arms:
         colour = {"ok": "green", "failed": "red", "cancelled": "yellow"}[arm.status]
-        row = [arm.name, f"[{colour}]{arm.status}[/{colour}]",
-               (_pct(arm.metrics.get(primary)) + _ci(arm, primary)) if primary else ""]
-        row += [_pct(arm.metrics.get(m)) for m in others]
+        ci = d.ci(arm.name, m)
+        value = fmt.pct(arm.metrics.get(m)).rstrip("%") + (f" {fmt.interval(*ci)}" if ci else "")
+        cost = d.cost(arm.name) or {}
+        name = f"★ {arm.name}" if arm.name == rec.get("winner") else arm.name
+        row = [name, f"[{colour}]{arm.status}[/{colour}]", value]
+        row += [fmt.pct(arm.metrics.get(k)).rstrip("%") for k in others]
         lat, thr = arm.latency, arm.throughput
         row += [str(arm.n), f"{lat['p50_ms']:.0f}" if "p50_ms" in lat else "—",
                 f"{lat['p95_ms']:.0f}" if "p95_ms" in lat else "—",
                 f"{thr['requests_per_s']:.2f}" if "requests_per_s" in thr else "—",
-                str(arm.usage.get("prompt_tokens", 0)), str(arm.usage.get("completion_tokens", 0))]
+                fmt.usd(cost.get("per_1k_usd")), fmt.usd(cost.get("one_off_usd")) if cost.get("one_offs") else "—",
+                fmt.usd((rec.get("monthly_usd") or {}).get(arm.name))]
         table.add_row(*row)
     return table
 
 
-def render_terminal(record: RunRecord, console: Console | None = None) -> None:
-    """Print the summary table, each arm's errors and the run's status line."""
+def recommendation_panel(d: ReportData) -> Panel | None:
+    rec = d.rec
+    if not rec:
+        return None
+    if "error" in rec:
+        return Panel(f"[red]decision failed:[/red] {escape(rec['error'])}", title="recommendation")
+    head = (f"[bold green]Adopt {escape(rec['winner'])}[/bold green]" if rec.get("winner")
+            else "[bold red]No arm meets the constraints[/bold red]")
+    if rec.get("runner_up"):
+        head += f"  (runner-up: {escape(rec['runner_up'])})"
+    lines = [head, ""] + [f"• {escape(line)}" for line in rec.get("rationale") or []]
+    sens = rec.get("sensitivity") or []
+    if len(sens) > 1:
+        lines.append("• volume: " + "; ".join(
+            f"{s['winner'] or 'none'} from {fmt.volume(s['from'])}" for s in sens) + " queries/month")
+    used = rec.get("assumptions", {}).get("defaults_used") or []
+    if used:
+        lines.append(f"[dim]defaults used: {', '.join(used)}[/dim]")
+    return Panel("\n".join(lines), title="recommendation", border_style="green" if rec.get("winner") else "red")
+
+
+def render_terminal(record: RunRecord, run_dir: Path | None = None, console: Console | None = None) -> None:
+    """Print the summary table, the recommendation, each arm's errors and the run's status line."""
     console = console or Console()
-    console.print(arm_table(record))
+    d = gather(record, run_dir)
+    console.print(arm_table(d))
+    panel = recommendation_panel(d)
+    if panel is not None:
+        console.print(panel)
     for arm in record.arms:
         for err in arm.errors:
-            console.print(f"[red]arm {arm.name}:[/red] {err}")
+            console.print(f"[red]arm {escape(arm.name)}:[/red] {escape(err)}")
     console.print(f"run status: [bold]{record.status}[/bold] · wall {record.wall_s or 0:.1f} s · "
                   f"backend {record.backend.get('name')} ({record.backend.get('model')}, {record.backend.get('device')})")

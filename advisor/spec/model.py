@@ -102,6 +102,9 @@ class ArmSpec(Strict):
     config: dict[str, Any] = Field(default_factory=dict, description="strategy-specific settings")
 
 
+from advisor.spec.policy import DecisionSpec, PricingSpec  # noqa: E402  (policy builds on Strict)
+
+
 class TaskSpec(Strict):
     """One task file, validated and with paths resolved against the file's folder."""
 
@@ -119,8 +122,8 @@ class TaskSpec(Strict):
     arms: list[ArmSpec] = Field(min_length=1)
     # Blocks that later parts of the tool read; recorded as given until they land.
     corpus: dict[str, Any] | None = Field(None, description="documents for the RAG arm")
-    pricing: dict[str, Any] | None = Field(None, description="hardware and API prices")
-    decision: dict[str, Any] | None = Field(None, description="constraints and weights")
+    pricing: PricingSpec = Field(default_factory=PricingSpec, description="hardware and API prices, volume")
+    decision: DecisionSpec = Field(default_factory=DecisionSpec, description="constraints, weights, alpha")
 
     @model_validator(mode="after")
     def _check(self) -> TaskSpec:

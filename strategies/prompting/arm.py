@@ -118,6 +118,28 @@ class PromptingStrategy:
                                    "label_logprob_offsets": dict(zip(labels, (round(x, 4) for x in self.offsets)))}
         return info
 
+    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
+        """Requests and prompt tokens (real tokenizer, after context fitting) without running the model."""
+        seed = self.config.seed if self.config.seed is not None else ctx.seed
+        self.demos = pick_demonstrations(ctx.splits.train, min(self.config.shots, len(ctx.splits.train)), seed,
+                                         self.spec.labels, self.config.balanced)
+        max_new = self.config.max_new_tokens or self.spec.generation.max_new_tokens
+        out: dict[str, Any] = {"requests": len(test), "notes": []}
+        if ctx.backend is None:
+            out["notes"].append("no backend: tokens not counted")
+            return out
+        fitted = fit_prompts([self.parts(s) for s in test], ctx.backend, max_new if self.mode == "generate" else 8)
+        out["prompt_tokens"] = sum(info.prompt_tokens for _, info in fitted)
+        if self.mode == "choice":
+            calibration = len(CONTENT_FREE) if self.config.calibrate else 0
+            out["choice_requests"] = len(test) + calibration
+            if calibration:
+                out["notes"].append(f"+{calibration} calibration requests (content-free inputs)")
+        else:
+            out["completion_tokens"] = max_new * len(test)
+            out["notes"].append(f"generated tokens are an upper bound ({max_new} per request)")
+        return out
+
     def parts(self, sample: Sample) -> PromptParts:
         demos = tuple((self.config.template.replace("{input}", d.input), d.target) for d in self.demos)
         return PromptParts(system=self.system_prompt(), input=sample.input, template=self.config.template, demos=demos)

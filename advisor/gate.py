@@ -1,0 +1,188 @@
+"""`advisor compare BASELINE NEW`: per-arm deltas with tests, and a pass/fail gate for CI.
+
+An arm fails the gate when its primary metric drops significantly (paired test where both
+runs answered the same items, an unpaired one otherwise), or by more than `max_drop`, or
+when it failed or disappeared; the run fails when the recommendation changed. Each check
+can be switched off. Results serialise to JUnit XML and to Markdown for a CI job summary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import numpy as np
+
+from advisor import fmt
+from advisor.errors import UserError
+from advisor.record import RunRecord, SampleRow, read_record, read_samples
+from advisor.significance import item_values, pair_test
+
+__all__ = ["GateOptions", "ArmCheck", "Comparison", "compare_runs", "to_junit", "to_markdown"]
+
+
+@dataclass
+class GateOptions:
+    alpha: float = 0.05
+    max_drop: float | None = 0.05  # fraction of the metric (0.05 = 5 points); None: no threshold
+    fail_on_significant_drop: bool = True
+    fail_on_recommendation_change: bool = True
+    fail_on_missing_arm: bool = True
+
+
+@dataclass
+class ArmCheck:
+    arm: str
+    metric: str
+    baseline: float | None
+    new: float | None
+    delta: float | None  # new - baseline
+    low: float | None = None
+    high: float | None = None
+    p_value: float | None = None
+    test: str = ""
+    n: int = 0
+    p95_ms: tuple[float | None, float | None] = (None, None)
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    baseline: str
+    new: str
+    arms: list[ArmCheck]
+    recommendation: tuple[str | None, str | None]
+    failures: list[str]  # run-level
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures or any(a.failures for a in self.arms))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _load(path: Path) -> tuple[RunRecord, dict[str, list[SampleRow]]]:
+    record, run_dir = read_record(path)
+    rows: dict[str, list[SampleRow]] = {}
+    for r in read_samples(run_dir):
+        rows.setdefault(r.arm, []).append(r)
+    return record, rows
+
+
+def _unpaired(metric, base_rows, new_rows, labels) -> tuple[float, str]:
+    from scipy import stats as sps
+
+    a, b = item_values(metric, base_rows, labels), item_values(metric, new_rows, labels)
+    if a is None or b is None:
+        return float("nan"), "no unpaired test for a non-decomposable metric"
+    if metric.proportion:
+        table = [[int(a.sum()), len(a) - int(a.sum())], [int(b.sum()), len(b) - int(b.sum())]]
+        return float(sps.fisher_exact(table).pvalue), "Fisher exact (items differ between runs)"
+    if np.std(a) == 0 and np.std(b) == 0:
+        return (1.0 if a.mean() == b.mean() else 0.0), "Welch t-test (constant items)"
+    return float(sps.ttest_ind(a, b, equal_var=False).pvalue), "Welch t-test (items differ between runs)"
+
+
+def compare_runs(baseline: Path, new: Path, options: GateOptions | None = None) -> Comparison:
+    from advisor import registry
+
+    opts = options or GateOptions()
+    base, base_rows = _load(baseline)
+    cur, cur_rows = _load(new)
+    if base.task.get("name") != cur.task.get("name"):
+        raise UserError(f"{new}: task {cur.task.get('name')!r} is not the baseline's task {base.task.get('name')!r}")
+    labels = cur.spec.get("labels")
+    checks: list[ArmCheck] = []
+    for name in [a.name for a in base.arms] + [a.name for a in cur.arms if base.arm(a.name) is None]:
+        b_arm, n_arm = base.arm(name), cur.arm(name)
+        metric_name = (n_arm or b_arm).primary_metric or cur.spec.get("metric") or "accuracy"
+        check = ArmCheck(arm=name, metric=metric_name, baseline=None, new=None, delta=None)
+        checks.append(check)
+        if b_arm is None:
+            check.new = n_arm.metrics.get(metric_name)
+            check.notes.append("new arm (not in the baseline)")
+            continue
+        check.baseline = b_arm.metrics.get(metric_name)
+        if n_arm is None:
+            (check.failures if opts.fail_on_missing_arm else check.notes).append("arm missing from the new run")
+            continue
+        if n_arm.status != "ok":
+            check.failures.append(f"arm {n_arm.status} in the new run" + (f": {n_arm.errors[0]}" if n_arm.errors else ""))
+            continue
+        if b_arm.status != "ok":
+            check.notes.append(f"baseline arm was {b_arm.status}; nothing to compare against")
+            continue
+        check.new = n_arm.metrics.get(metric_name)
+        check.p95_ms = (b_arm.latency.get("p95_ms"), n_arm.latency.get("p95_ms"))
+        if check.baseline is None or check.new is None:
+            check.notes.append(f"{metric_name} missing from one run")
+            continue
+        metric = registry.metrics.get(metric_name)
+        check.delta = check.new - check.baseline
+        rows_b, rows_n = base_rows.get(name, []), cur_rows.get(name, [])
+        if rows_b and rows_n and {r.id for r in rows_b} == {r.id for r in rows_n}:
+            t = pair_test(metric, "baseline", rows_b, "new", rows_n, labels, opts.alpha)
+            check.low, check.high, check.p_value, check.test, check.n = t.low, t.high, t.p_value, f"paired: {t.test}", t.n
+        elif rows_b and rows_n:
+            check.p_value, check.test = _unpaired(metric, rows_b, rows_n, labels)
+            check.n = min(len(rows_b), len(rows_n))
+        else:
+            check.test = "no samples.jsonl beside a run.json; delta only"
+        drop = -check.delta if metric.higher_is_better else check.delta
+        significant = check.p_value is not None and not math.isnan(check.p_value) and check.p_value < opts.alpha
+        if drop > 0 and significant and opts.fail_on_significant_drop:
+            check.failures.append(f"{metric_name} dropped {fmt.points(drop)}, significant ({fmt.p_value(check.p_value)})")
+        if opts.max_drop is not None and drop > opts.max_drop + 1e-12:
+            check.failures.append(f"{metric_name} dropped {fmt.points(drop)} > allowed {fmt.points(opts.max_drop)}")
+    winners = ((base.recommendation or {}).get("winner"), (cur.recommendation or {}).get("winner"))
+    failures = []
+    if winners[0] != winners[1] and opts.fail_on_recommendation_change:
+        failures.append(f"recommendation changed: {winners[0] or 'none'} -> {winners[1] or 'none'}")
+    return Comparison(str(baseline), str(new), checks, winners, failures)
+
+
+def _row(c: ArmCheck) -> list[str]:
+    return [c.arm, c.metric, fmt.pct(c.baseline), fmt.pct(c.new),
+            "—" if c.delta is None else fmt.points(c.delta).replace(" points", ""),
+            fmt.interval(c.low, c.high) if c.low is not None else "—",
+            "—" if c.p_value is None or math.isnan(c.p_value) else fmt.p_value(c.p_value),
+            f"{fmt.ms(c.p95_ms[0])} → {fmt.ms(c.p95_ms[1])}",
+            "FAIL: " + "; ".join(c.failures) if c.failures else ("ok" + (f" ({'; '.join(c.notes)})" if c.notes else ""))]
+
+
+HEADERS = ["arm", "metric", "baseline", "new", "Δ points", "95% CI", "p", "p95 latency", "gate"]
+
+
+def to_markdown(cmp: Comparison) -> str:
+    lines = [f"## advisor compare: {'FAILED' if cmp.failed else 'passed'}", "",
+             f"Baseline `{cmp.baseline}` → new `{cmp.new}`.", "",
+             "| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" for _ in HEADERS) + "|"]
+    lines += ["| " + " | ".join(x.replace("|", "\\|") for x in _row(c)) + " |" for c in cmp.arms]
+    b, n = cmp.recommendation
+    lines += ["", f"Recommendation: {b or 'none'} → {n or 'none'}" + (" (changed)" if b != n else " (unchanged)") + "."]
+    lines += [f"- **{f}**" for f in cmp.failures]
+    tests = sorted({c.test for c in cmp.arms if c.test})
+    if tests:
+        lines += ["", "Tests: " + "; ".join(tests) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def to_junit(cmp: Comparison) -> str:
+    cases = [(f"arm {c.arm}: {c.metric}", c.failures, _row(c)) for c in cmp.arms]
+    cases.append(("recommendation", cmp.failures, [f"{cmp.recommendation[0]} -> {cmp.recommendation[1]}"]))
+    suite = ET.Element("testsuite", name="advisor compare", tests=str(len(cases)),
+                       failures=str(sum(1 for _, f, _ in cases if f)), errors="0")
+    for name, failures, row in cases:
+        case = ET.SubElement(suite, "testcase", classname="advisor.compare", name=name)
+        if failures:
+            ET.SubElement(case, "failure", message="; ".join(failures)).text = " | ".join(row)
+        else:
+            ET.SubElement(case, "system-out").text = " | ".join(row)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

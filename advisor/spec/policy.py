@@ -1,0 +1,67 @@
+"""The `pricing` and `decision` blocks of a task file: what things cost and what the team wants.
+
+Every field has a stated default, and the report prints which defaults were used, so a
+figure never rests on a number nobody chose. Prices are in US dollars.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from advisor.spec.model import Strict
+
+__all__ = ["PricingSpec", "DecisionSpec", "WeightsSpec", "DEFAULT_HOURLY_USD"]
+
+# A 2-vCPU x86 cloud VM on demand (e.g. AWS c7i.large, us-east-1, late 2026 list price
+# $0.0893/h), the class of machine the CPU measurements come from.
+DEFAULT_HOURLY_USD = 0.09
+
+
+class PricingSpec(Strict):
+    """Prices and volumes the cost model needs."""
+
+    serving_hourly_usd: float = Field(
+        DEFAULT_HOURLY_USD, ge=0, description="$/hour of the hardware that serves queries (priced per busy second)")
+    training_hourly_usd: float = Field(
+        DEFAULT_HOURLY_USD, ge=0, description="$/hour of the hardware that trains adapters and builds indexes")
+    api_input_usd_per_mtok: float = Field(0.0, ge=0, description="API backends: $ per million prompt tokens")
+    api_output_usd_per_mtok: float = Field(0.0, ge=0, description="API backends: $ per million generated tokens")
+    queries_per_month: float = Field(100_000, gt=0, description="expected production volume")
+    horizon_months: float = Field(12, gt=0, description="months over which one-off costs are amortised")
+    retrain_every_months: float | None = Field(
+        None, gt=0, description="LoRA adapters are retrained this often (None: trained once in the horizon)")
+    reindex_every_months: float | None = Field(
+        None, gt=0, description="RAG indexes are rebuilt this often (None: built once in the horizon)")
+    utilization: float = Field(
+        1.0, gt=0, le=1, description="share of paid serving hours that do useful work; cost per query / utilization")
+
+
+class WeightsSpec(Strict):
+    """How much each criterion counts in the ranking (normalised to sum 1)."""
+
+    accuracy: float = Field(0.6, ge=0, description="weight of the primary metric")
+    latency: float = Field(0.2, ge=0, description="weight of p95 latency")
+    cost: float = Field(0.2, ge=0, description="weight of monthly cost at the expected volume")
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> WeightsSpec:
+        if self.accuracy + self.latency + self.cost <= 0:
+            raise ValueError("at least one weight must be positive")
+        return self
+
+
+class DecisionSpec(Strict):
+    """Hard constraints, weights and the significance level of the recommendation."""
+
+    min_metric: float | None = Field(
+        None, description="lowest acceptable primary metric, as a fraction (0.8 = 80%) for proportion metrics")
+    max_p95_latency_ms: float | None = Field(None, gt=0, description="highest acceptable p95 latency per request")
+    max_monthly_cost_usd: float | None = Field(
+        None, gt=0, description="highest acceptable cost per month at the expected volume (one-offs amortised)")
+    knowledge_changes_every_months: float | None = Field(
+        None, gt=0, description="the task's knowledge changes this often: adapters must be retrained and "
+                                "indexes rebuilt at least this often")
+    weights: WeightsSpec = Field(default_factory=WeightsSpec)
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="significance level of the paired tests")
+    prefer_cheaper_when_tied: bool = Field(
+        True, description="when the top two are not significantly different on the primary metric, pick the cheaper")

@@ -1,0 +1,127 @@
+"""The report's plots, each an inline SVG string built from ReportData (None when no data)."""
+
+from __future__ import annotations
+
+from advisor import fmt
+from reports.data import ReportData
+from reports.svg import PALETTE, Chart
+
+__all__ = ["metric_bars", "cost_scatter", "latency_boxes", "tco_lines", "learning_curves", "recall_curves", "all_plots"]
+
+
+def _colors(names: list[str]) -> dict[str, str]:
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+
+
+def _ok(d: ReportData):
+    return [a for a in d.arms if a.status == "ok" and a.n > 0]
+
+
+def metric_bars(d: ReportData) -> str | None:
+    arms = _ok(d)
+    if not arms:
+        return None
+    m = d.primary
+    colors = _colors([a.name for a in d.arms])
+    chart = Chart(f"{m} per arm (95% CI)", "arm", f"{m} (%)", categories=[a.name for a in arms], ylim=(0, 100))
+    cis = [d.ci(a.name, m) for a in arms]
+    chart.bars([round(100 * a.metrics.get(m, 0.0), 1) for a in arms],
+               [None if c is None else 100 * c[0] for c in cis], [None if c is None else 100 * c[1] for c in cis],
+               [colors[a.name] for a in arms])
+    return chart.to_svg()
+
+
+def cost_scatter(d: ReportData) -> str | None:
+    arms = [a for a in _ok(d) if d.cost(a.name) and d.cost(a.name)["per_1k_usd"] > 0]
+    if not arms or not d.rec:
+        return None
+    m = d.primary
+    chart = Chart(f"{m} against cost (Pareto front)", "$ per 1,000 queries (log)", f"{m} (%)", xlog=True)
+    pareto = set(d.rec.get("pareto") or [])
+    pts = {a.name: (d.cost(a.name)["per_1k_usd"], 100 * a.metrics.get(m, 0.0)) for a in arms}
+    front = sorted((pts[n] for n in pts if n in pareto), key=lambda p: p[0])
+    if len(front) > 1:
+        chart.line(front, "#6b7280", "Pareto front (accuracy, p95 latency, monthly cost)", dash=True)
+    on = [n for n in pts if n in pareto]
+    off = [n for n in pts if n not in pareto]
+    if on:
+        chart.points([pts[n] for n in on], PALETTE[0], on, label="Pareto-optimal")
+    if off:
+        chart.points([pts[n] for n in off], PALETTE[6], off, hollow=True, label="dominated or infeasible")
+    return chart.to_svg()
+
+
+def latency_boxes(d: ReportData) -> str | None:
+    arms = [a for a in _ok(d) if d.rows.get(a.name)]
+    if not arms:
+        return None
+    colors = _colors([a.name for a in d.arms])
+    chart = Chart("latency per request (box: p25-p75, whiskers p5-p95, bar: median)", "arm", "ms (log)",
+                  categories=[a.name for a in arms], ylog=True)
+    chart.boxes([[max(r.latency_ms, 0.01) for r in d.rows[a.name] if r.error is None] for a in arms],
+                [colors[a.name] for a in arms])
+    return chart.to_svg()
+
+
+def tco_lines(d: ReportData) -> str | None:
+    if not d.rec or not d.rec.get("costs"):
+        return None
+    months = d.rec["assumptions"]["pricing"]["horizon_months"]
+    colors = _colors([a.name for a in d.arms])
+    chart = Chart(f"total cost over {months:g} months against volume", "queries per month (log)", "$ total (log)",
+                  xlog=True, ylog=True)
+    volumes = [10 ** (e / 4) for e in range(0, 41)]  # 1 .. 1e10
+    for name, c in d.rec["costs"].items():
+        pts = [(v, c["one_off_usd"] + v * months * c["per_query_usd"]) for v in volumes]
+        chart.line([(v, max(t, 1e-6)) for v, t in pts], colors.get(name, PALETTE[6]), name)
+    evens = d.rec.get("break_even") or []
+    if evens:
+        pts, labels = [], []
+        for e in evens:
+            c = d.rec["costs"][e["cheaper_above"]]
+            v = e["queries_per_month"]
+            pts.append((v, max(c["one_off_usd"] + v * months * c["per_query_usd"], 1e-6)))
+            labels.append(f"{e['cheaper_above']} = {e['cheaper_below']} at {fmt.volume(v)}/mo")
+        chart.points(pts, "#111827", labels, hollow=True)
+    return chart.to_svg()
+
+
+def learning_curves(d: ReportData) -> str | None:
+    curves = d.curves()
+    if not curves:
+        return None
+    chart = Chart("LoRA learning curves", "optimizer step", "loss")
+    for i, (arm, c) in enumerate(curves.items()):
+        color = PALETTE[i % len(PALETTE)]
+        if c.get("train"):
+            chart.line([(s, v) for s, v in c["train"]], color, f"{arm} train")
+        if c.get("validation"):
+            chart.line([(s, v) for s, v in c["validation"]], color, f"{arm} validation", dash=True)
+    return chart.to_svg()
+
+
+def recall_curves(d: ReportData) -> str | None:
+    found = {arm: r.get("recall_at_k") for arm, r in d.retrieval().items() if r.get("recall_at_k")}
+    if not found:
+        return None
+    chart = Chart("retrieval recall@k", "k", "recall (%)", ylim=(0, 100))
+    for i, (arm, rk) in enumerate(found.items()):
+        pts = sorted((float(k), 100 * float(v)) for k, v in rk.items())
+        chart.line(pts, PALETTE[i % len(PALETTE)], arm)
+        chart.points(pts, PALETTE[i % len(PALETTE)])
+    return chart.to_svg()
+
+
+def all_plots(d: ReportData) -> list[tuple[str, str]]:
+    """(caption, svg) for every plot that has data, in report order."""
+    out = []
+    for caption, fn in (("Primary metric with 95% confidence intervals", metric_bars),
+                        ("Accuracy against serving cost", cost_scatter),
+                        ("Latency distributions", latency_boxes),
+                        ("Total cost against query volume, with break-even points", tco_lines),
+                        ("LoRA learning curves", learning_curves),
+                        ("Retrieval recall@k", recall_curves)):
+        svg = fn(d)
+        if svg:
+            out.append((caption, svg))
+    return out

@@ -1,0 +1,64 @@
+"""Synthetic run records with known per-item outcomes, for the decision engine and reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from advisor.record import ArmResult, RunRecord, SampleRow, append_samples, write_record
+
+LABELS = ["ham", "spam"]
+
+
+def arm_rows(name: str, correct: list[bool], latency_ms: float = 100.0, busy_s: float = 0.1) -> list[SampleRow]:
+    rows = []
+    for i, ok in enumerate(correct):
+        target = LABELS[i % 2]
+        pred = target if ok else LABELS[(i + 1) % 2]
+        rows.append(SampleRow(arm=name, id=f"s{i:03d}", input=f"text {i}", target=target, prediction=pred, raw=pred,
+                              correct=ok, score=float(ok), latency_ms=latency_ms * (1 + (i % 10) / 10),
+                              busy_share_s=busy_s, prompt_tokens=50, completion_tokens=0))
+    return rows
+
+
+def make_run(arms: dict[str, dict[str, Any]], pricing: dict | None = None, decision: dict | None = None,
+             backend: str = "transformers", n: int = 100) -> tuple[RunRecord, list[SampleRow]]:
+    """arms: name -> {correct: list[bool] | accuracy: float, busy_s, p95_ms, one_off_s, kind, status}."""
+    records, rows = [], []
+    for name, a in arms.items():
+        correct = a.get("correct") or [i < round(a["accuracy"] * n) for i in range(n)]
+        r = arm_rows(name, correct, a.get("latency_ms", 100.0), a.get("busy_s", 0.1))
+        status = a.get("status", "ok")
+        acc = sum(correct) / len(correct)
+        prepare = {}
+        if a.get("one_off_s"):
+            prepare["one_off"] = [{"kind": a.get("kind", "training"), "what": a.get("what", "LoRA training"),
+                                   "seconds": a["one_off_s"], "hardware": "cpu", "reused": False}]
+        records.append(ArmResult(
+            name=name, strategy=a.get("strategy", "prompting"), status=status, config={}, prepare=prepare,
+            n=len(r) if status == "ok" else 0, metrics={"accuracy": acc} if status == "ok" else {},
+            primary_metric="accuracy", higher_is_better={"accuracy": True},
+            latency={"p50_ms": a.get("latency_ms", 100.0), "p95_ms": a.get("p95_ms", 190.0)},
+            throughput={"busy_s": a.get("busy_s", 0.1) * len(r)}, usage={"prompt_tokens": 50 * len(r), "completion_tokens": 0},
+            errors=[] if status == "ok" else ["boom"]))
+        if status == "ok":
+            rows += r
+    spec = {"name": "synthetic", "type": "classification", "labels": LABELS, "metric": None, "seed": 0,
+            "pricing": pricing or {}, "decision": decision or {}}
+    record = RunRecord(run_id="r1", created="2026-11-28T00:00:00Z", status="ok",
+                       task={"name": "synthetic", "type": "classification", "path": "task.yaml", "sha256": "0"},
+                       spec=spec, splits={"test_used": n}, backend={"name": backend, "model": "tiny", "device": "cpu",
+                                                                    "dtype": "float32"},
+                       arms=records, wall_s=1.0, finished="2026-11-28T00:01:00Z")
+    return record, rows
+
+
+def write_run(run_dir: Path, record: RunRecord, rows: list[SampleRow]) -> Path:
+    write_record(run_dir, record)
+    append_samples(run_dir, rows)
+    return run_dir
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text())
