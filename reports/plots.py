@@ -41,13 +41,13 @@ def cost_scatter(d: ReportData) -> str | None:
     pts = {a.name: (d.cost(a.name)["per_1k_usd"], 100 * a.metrics.get(m, 0.0)) for a in arms}
     front = sorted((pts[n] for n in pts if n in pareto), key=lambda p: p[0])
     if len(front) > 1:
-        chart.line(front, "#6b7280", "Pareto front (accuracy, p95 latency, monthly cost)", dash=True)
+        chart.line(front, "#6b7280", "Pareto front", dash=True)
     on = [n for n in pts if n in pareto]
     off = [n for n in pts if n not in pareto]
     if on:
         chart.points([pts[n] for n in on], PALETTE[0], on, label="Pareto-optimal")
     if off:
-        chart.points([pts[n] for n in off], PALETTE[6], off, hollow=True, label="dominated or infeasible")
+        chart.points([pts[n] for n in off], PALETTE[6], off, hollow=True, label="dominated/infeasible")
     return chart.to_svg()
 
 
@@ -81,7 +81,7 @@ def tco_lines(d: ReportData) -> str | None:
             c = d.rec["costs"][e["cheaper_above"]]
             v = e["queries_per_month"]
             pts.append((v, max(c["one_off_usd"] + v * months * c["per_query_usd"], 1e-6)))
-            labels.append(f"{e['cheaper_above']} = {e['cheaper_below']} at {fmt.volume(v)}/mo")
+            labels.append(f"{fmt.volume(v)}/mo")
         chart.points(pts, "#111827", labels, hollow=True)
     return chart.to_svg()
 

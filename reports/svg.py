@@ -34,7 +34,7 @@ def _label(v: float, log: bool) -> str:
     if log:
         e = round(math.log10(v))
         return {0: "1", 1: "10", 2: "100", 3: "1k", 4: "10k", 5: "100k", 6: "1M", 7: "10M", 8: "100M", 9: "1B",
-                10: "10B"}.get(e, f"1e{e}")
+                10: "10B"}.get(e, f"{10.0 ** e:g}")
     return f"{v:g}"
 
 
@@ -45,29 +45,29 @@ class Chart:
     ylabel: str
     xlog: bool = False
     ylog: bool = False
-    width: int = 640
+    width: int = 760
     height: int = 360
     categories: list[str] | None = None  # categorical x axis (bars, boxes)
     _items: list[str] = field(default_factory=list)
-    _legend: list[tuple[str, str, bool]] = field(default_factory=list)
+    _legend: list[tuple[str, str, str]] = field(default_factory=list)  # label, colour, glyph
     _xs: list[float] = field(default_factory=list)
     _ys: list[float] = field(default_factory=list)
     ylim: tuple[float, float] | None = None
-    margin: tuple[int, int, int, int] = (40, 24, 56, 70)  # top, right, bottom, left
+    margin: tuple[int, int, int, int] = (40, 150, 56, 70)  # top, right (legend), bottom, left
 
     # -- data ------------------------------------------------------------------------
     def line(self, pts: list[tuple[float, float]], color: str, label: str | None = None, dash: bool = False) -> None:
         self._add(pts)
         self._items.append(("line", pts, color, dash))  # type: ignore[arg-type]
         if label:
-            self._legend.append((label, color, dash))
+            self._legend.append((label, color, "dash" if dash else "line"))
 
     def points(self, pts: list[tuple[float, float]], color: str, labels: list[str] | None = None,
                hollow: bool = False, label: str | None = None) -> None:
         self._add(pts)
         self._items.append(("points", pts, color, labels, hollow))  # type: ignore[arg-type]
         if label:
-            self._legend.append((label, color, False))
+            self._legend.append((label, color, "hollow" if hollow else "dot"))
 
     def bars(self, values: list[float], lows: list[float | None], highs: list[float | None], colors: list[str]) -> None:
         self._add([(0, v) for v in values] + [(0, h) for h in highs if h is not None] + [(0, 0)])
@@ -153,7 +153,7 @@ class Chart:
                     x = fx(i)
                     out.append(f'<rect x="{x - band * 0.3:.1f}" y="{min(fy(v), fy(0)):.1f}" width="{band * 0.6:.1f}" '
                                f'height="{abs(fy(0) - fy(v)):.1f}" fill="{colors[i]}" fill-opacity="0.75"/>'
-                               f'<text x="{x:.1f}" y="{fy(v) - 4:.1f}" text-anchor="middle">{v:g}</text>')
+                               f'<text x="{x + 10:.1f}" y="{fy(v) + 14:.1f}">{v:g}</text>')
                     if lows[i] is not None and highs[i] is not None:
                         y0, y1 = fy(lows[i]), fy(highs[i])
                         out.append(f'<path d="M{x:.1f},{y0:.1f}V{y1:.1f}M{x - 6:.1f},{y0:.1f}h12M{x - 6:.1f},{y1:.1f}h12" '
@@ -172,9 +172,15 @@ class Chart:
                                f'height="{max(1.0, fy(q[1]) - fy(q[3])):.1f}" fill="{colors[i]}" fill-opacity="0.35" stroke="{colors[i]}"/>'
                                f'<line x1="{x - bw:.1f}" y1="{fy(q[2]):.1f}" x2="{x + bw:.1f}" y2="{fy(q[2]):.1f}" '
                                f'stroke="{colors[i]}" stroke-width="2.5"/>')
-        for i, (label, color, dash) in enumerate(self._legend):
-            y = top + 14 + 15 * i
-            out.append(f'<line x1="{left + 10}" y1="{y - 4}" x2="{left + 30}" y2="{y - 4}" stroke="{color}" stroke-width="2"'
-                       + (' stroke-dasharray="5 4"' if dash else "") + f'/><text x="{left + 36}" y="{y}">{escape(label)}</text>')
+        lx = left + w + 10  # legend in the right margin, clear of the data
+        for i, (label, color, glyph) in enumerate(self._legend):
+            y = top + 10 + 15 * i
+            if glyph in ("dot", "hollow"):
+                out.append(f'<circle cx="{lx + 9}" cy="{y - 4}" r="4" stroke="{color}" stroke-width="2" '
+                           f'fill="{"white" if glyph == "hollow" else color}"/>')
+            else:
+                out.append(f'<line x1="{lx}" y1="{y - 4}" x2="{lx + 18}" y2="{y - 4}" stroke="{color}" stroke-width="2"'
+                           + (' stroke-dasharray="5 4"' if glyph == "dash" else "") + "/>")
+            out.append(f'<text x="{lx + 22}" y="{y}">{escape(label)}</text>')
         out.append("</svg>")
         return "\n".join(out)
