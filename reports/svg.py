@@ -30,6 +30,12 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return ticks
 
 
+def _ticks(lo: float, hi: float, log: bool) -> list[float]:
+    """Decades on a log axis, round numbers on a linear one; only those inside [lo, hi]."""
+    ticks = [10.0 ** e for e in range(round(math.log10(lo)), round(math.log10(hi)) + 1)] if log else nice_ticks(lo, hi)
+    return [v for v in ticks if lo <= v <= hi]
+
+
 def _label(v: float, log: bool) -> str:
     if log:
         e = round(math.log10(v))
@@ -114,22 +120,18 @@ class Chart:
                f'<title>{escape(self.title)}</title>',
                f'<text x="{self.width / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">{escape(self.title)}</text>',
                f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#9ca3af"/>']
-        yt = [10 ** e for e in range(round(math.log10(ylo)), round(math.log10(yhi)) + 1)] if self.ylog else nice_ticks(ylo, yhi)
-        for v in yt:
-            if ylo <= v <= yhi:
-                y = fy(v)
-                out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + w}" y2="{y:.1f}" stroke="#e5e7eb"/>'
+        for v in _ticks(ylo, yhi, self.ylog):
+            y = fy(v)
+            out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + w}" y2="{y:.1f}" stroke="#e5e7eb"/>'
                            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_label(v, self.ylog)}</text>')
         if self.categories is not None:
             for i, c in enumerate(self.categories):
                 out.append(f'<text x="{fx(i):.1f}" y="{top + h + 16}" text-anchor="middle">{escape(c)}</text>')
         else:
-            xt = [10 ** e for e in range(round(math.log10(xlo)), round(math.log10(xhi)) + 1)] if self.xlog else nice_ticks(xlo, xhi)
-            for v in xt:
-                if xlo <= v <= xhi:
-                    x = fx(v)
-                    out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + h}" stroke="#f3f4f6"/>'
-                               f'<text x="{x:.1f}" y="{top + h + 16}" text-anchor="middle">{_label(v, self.xlog)}</text>')
+            for v in _ticks(xlo, xhi, self.xlog):
+                x = fx(v)
+                out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + h}" stroke="#f3f4f6"/>'
+                           f'<text x="{x:.1f}" y="{top + h + 16}" text-anchor="middle">{_label(v, self.xlog)}</text>')
         out.append(f'<text x="{left + w / 2}" y="{self.height - 12}" text-anchor="middle">{escape(self.xlabel)}</text>')
         out.append(f'<text transform="translate(16 {top + h / 2}) rotate(-90)" text-anchor="middle">{escape(self.ylabel)}</text>')
         band = w / max(1, len(self.categories or [1]))
