@@ -6,9 +6,12 @@ monthly cost); a weighted ranking picks a winner and a runner-up. When the two a
 significantly different on the primary metric (paired test), we say so and prefer the
 cheaper. Sensitivity: the monthly query volumes at which the winner changes.
 
-Ranking score per arm = sum of weight x normalised criterion over the feasible arms, each
-criterion min-max scaled to 0..1 in its good direction; latency and cost are scaled on a log
-axis because they differ between arms by orders of magnitude.
+Ranking score per arm = weighted mean of three criteria on fixed, interpretable scales (not
+min-max, which would turn a 10% latency gap into the whole range): the primary metric as it is
+(a fraction; 1 - value when lower is better), and latency and cost relative to the best
+feasible arm on a log scale, losing their whole weight at 1,000x the best (DECADES). With the
+default weights (0.6/0.2/0.2), 10x the cost or the latency weighs as much as 11 points of the
+metric; `exchange_rates` in the record states it for the weights used.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from advisor.scoring import METRICS, Metric
 from advisor.significance import PairTest, metric_ci, pair_test
 from advisor.spec.policy import DecisionSpec, PricingSpec
 
-__all__ = ["recommend", "defaults_used", "RECOMMENDATION_VERSION"]
+__all__ = ["recommend", "defaults_used", "exchange_rates", "RECOMMENDATION_VERSION", "DECADES"]
 
 RECOMMENDATION_VERSION = 1
 _VOLUME_RANGE = (1.0, 1e10)  # queries per month scanned for the sensitivity analysis
@@ -36,12 +39,21 @@ def _metric(name: str) -> Metric:
     return registry.metrics.get(name) if name in registry.metrics else METRICS[name]
 
 
-def _norm(values: list[float], higher_is_better: bool, log: bool) -> list[float]:
-    xs = [math.log10(max(v, 1e-12)) if log else v for v in values]
-    lo, hi = min(xs), max(xs)
-    if hi - lo < 1e-12:
-        return [1.0] * len(xs)
-    return [(x - lo) / (hi - lo) if higher_is_better else (hi - x) / (hi - lo) for x in xs]
+DECADES = 3.0  # latency or cost at 10**DECADES x the best feasible arm's scores 0
+
+
+def _relative(values: list[float]) -> list[float]:
+    """1 for the lowest value, minus 1/DECADES for every factor of 10 above it, floored at 0."""
+    best = max(min(values), 1e-12)
+    return [max(0.0, 1.0 - math.log10(max(v, best) / best) / DECADES) for v in values]
+
+
+def exchange_rates(decision: DecisionSpec) -> dict[str, float | None]:
+    """Metric points (fraction) that 10x the latency or the cost is worth under the weights."""
+    w = decision.weights
+    per_decade = 1.0 / DECADES
+    return {"latency_10x_in_points": (w.latency * per_decade / w.accuracy) if w.accuracy else None,
+            "cost_10x_in_points": (w.cost * per_decade / w.accuracy) if w.accuracy else None}
 
 
 class _Decider:
@@ -102,9 +114,9 @@ class _Decider:
         if feasible:
             w = self.decision.weights
             total = w.accuracy + w.latency + w.cost
-            acc = _norm([self.value(a) for a in feasible], hib, log=False)
-            lat = _norm([min(self.p95(a), 1e12) for a in feasible], False, log=True)
-            cst = _norm([monthly[a.name] for a in feasible], False, log=True)
+            acc = [self.value(a) if hib else 1.0 - self.value(a) for a in feasible]
+            lat = _relative([min(self.p95(a), 1e12) for a in feasible])
+            cst = _relative([monthly[a.name] for a in feasible])
             for a, x, y, z in zip(feasible, acc, lat, cst):
                 scores[a.name] = (w.accuracy * x + w.latency * y + w.cost * z) / total
         order = sorted(feasible, key=lambda a: (-scores[a.name], -self.value(a) if hib else self.value(a),
@@ -148,6 +160,18 @@ def _sensitivity(decider: _Decider) -> list[dict[str, Any]]:
     return segments
 
 
+def _tradeoff(d: _Decider, now: dict[str, Any], winner: str, runner: str) -> str:
+    """Why a less accurate arm still ranks first: its latency and cost, and the weights."""
+    arm = {a.name: a for a in d.arms}
+    w = d.decision.weights
+    rates = exchange_rates(d.decision)
+    cost = (f"10x the cost weighs {fmt.points(rates['cost_10x_in_points'])}" if rates["cost_10x_in_points"] is not None
+            else "the metric has no weight")
+    return (f", but ranks first on latency and cost: p95 {fmt.ms(d.p95(arm[winner]))} against "
+            f"{fmt.ms(d.p95(arm[runner]))}, {fmt.usd(now['monthly'][winner])} against {fmt.usd(now['monthly'][runner])} "
+            f"a month (weights accuracy {w.accuracy:g}, latency {w.latency:g}, cost {w.cost:g}; {cost}).")
+
+
 def _rationale(d: _Decider, now: dict[str, Any], costs: dict[str, ArmCost], cis: dict[str, dict],
                evens: list[dict[str, Any]], excluded: dict[str, str]) -> list[str]:
     lines: list[str] = []
@@ -166,9 +190,10 @@ def _rationale(d: _Decider, now: dict[str, Any], costs: dict[str, ArmCost], cis:
     if runner:
         t = d.test(runner, winner)
         if t.significant:
-            verb = "beats" if (t.delta > 0) == d.metric.higher_is_better else "trails"
-            lines.append(f"{winner} {verb} the runner-up {runner} by {fmt.points(abs(t.delta))} "
-                         f"{fmt.interval(t.low, t.high)} on {m}, {fmt.p_value(t.p_value)} ({t.test}).")
+            ahead = (t.delta > 0) == d.metric.higher_is_better
+            lines.append(f"{winner} {'beats' if ahead else 'trails'} the runner-up {runner} by {fmt.points(abs(t.delta))} "
+                         f"{fmt.interval(t.low, t.high)} on {m}, {fmt.p_value(t.p_value)} ({t.test})"
+                         + ("." if ahead else _tradeoff(d, now, winner, runner)))
         else:
             mde = f"; with {t.n} items only differences above {fmt.points(t.mde)} are reliably detected" if t.mde else ""
             tie = now["tie"] or {}
@@ -241,6 +266,7 @@ def recommend(record: RunRecord, rows: Sequence[SampleRow], defaults_used: Seque
         "tie": now["tie"],
         "ranking": now["ranking"],
         "scores": {k: round(v, 4) for k, v in now["scores"].items()},
+        "exchange_rates": exchange_rates(decision),
         "feasible": now["feasible"],
         "violations": {k: v for k, v in now["violations"].items() if v},
         "pareto": now["pareto"],
@@ -255,8 +281,9 @@ def recommend(record: RunRecord, rows: Sequence[SampleRow], defaults_used: Seque
         "assumptions": {"pricing": pricing.model_dump(mode="json"), "decision": decision.model_dump(mode="json"),
                         "defaults_used": list(defaults_used)},
         "how": {
-            "ranking": "score = weighted sum of min-max scaled criteria over feasible arms (latency and cost on a "
-                       "log scale); ties on the primary metric (paired test not significant) go to the cheaper arm",
+            "ranking": "score = weighted mean of the primary metric (fraction) and of latency and cost relative to "
+                       f"the best feasible arm on a log scale (0 at {10 ** DECADES:,.0f}x the best); ties on the "
+                       "primary metric (paired test not significant) go to the cheaper arm",
             "cost": "serving: busy seconds per query x serving $/h; one-offs: measured seconds x training $/h x builds",
             "sensitivity": f"winner re-decided over {fmt.volume(_VOLUME_RANGE[0])}..{fmt.volume(_VOLUME_RANGE[1])} "
                            "queries/month (log grid, switch points bisected)",

@@ -50,8 +50,8 @@ def _recommendation(d: ReportData) -> list[Block]:
     out += [Block("p", head + "."), Block("ul", items=list(rec.get("rationale") or []))]
     sens = rec.get("sensitivity") or []
     if len(sens) > 1:
-        out.append(Block("p", "Sensitivity to volume: " + "; ".join(
-            f"{s['winner'] or 'none'} from {fmt.volume(s['from'])}"
+        out.append(Block("p", "Sensitivity to volume: " + ", ".join(
+            f"{s['winner'] or 'no arm'} wins from {fmt.volume(s['from'])}"
             + (f" to {fmt.volume(s['to'])}" if s.get("to") else " up") for s in sens) + " queries/month."))
     elif sens:
         out.append(Block("p", f"Sensitivity to volume: {sens[0]['winner'] or 'none'} wins at every volume from "

@@ -17,33 +17,29 @@ __all__ = ["render_terminal", "arm_table", "recommendation_panel"]
 
 
 def arm_table(d: ReportData) -> Table:
+    """One row per arm; other metrics and throughput are in the Markdown/HTML reports."""
     record, m, rec = d.record, d.primary, d.rec or {}
-    others = sorted({k for a in record.arms for k in a.metrics} - {m})
     table = Table(title=f"{record.task['name']} · {record.splits.get('test_used', '?')} test samples · run {record.run_id}",
-                  caption="metrics in % [95% CI]; latency = wall ms per request incl. batch wait; "
-                          "$ from measured busy time at the pricing block's rates")
-    table.add_column("arm", style="bold")
-    table.add_column("status")
-    table.add_column(f"{m} %", justify="right")
-    for k in others:
-        table.add_column(f"{k} %", justify="right")
-    for col in ("n", "p50 ms", "p95 ms", "req/s", "$/1k q", "one-off", "$/month"):
-        table.add_column(col, justify="right")
+                  caption="% [95% CI]; latency: wall ms per request incl. batch wait; $: measured busy time "
+                          "at the pricing block's rates; ★ recommended")
+    table.add_column("arm", style="bold", no_wrap=True)
+    table.add_column(f"{m} %", justify="right", no_wrap=True)
+    for col in ("p95 ms", "$/1k q", "one-off", "$/month"):  # n is in the title; p50 in the other reports
+        table.add_column(col, justify="right", no_wrap=True)
     for arm in record.arms:
         colour = {"ok": "green", "failed": "red", "cancelled": "yellow"}[arm.status]
         ci = d.ci(arm.name, m)
         value = fmt.pct(arm.metrics.get(m)).rstrip("%") + (f" {fmt.interval(*ci)}" if ci else "")
         cost = d.cost(arm.name) or {}
-        name = f"★ {arm.name}" if arm.name == rec.get("winner") else arm.name
-        row = [name, f"[{colour}]{arm.status}[/{colour}]", value]
-        row += [fmt.pct(arm.metrics.get(k)).rstrip("%") for k in others]
-        lat, thr = arm.latency, arm.throughput
-        row += [str(arm.n), f"{lat['p50_ms']:.0f}" if "p50_ms" in lat else "—",
-                f"{lat['p95_ms']:.0f}" if "p95_ms" in lat else "—",
-                f"{thr['requests_per_s']:.2f}" if "requests_per_s" in thr else "—",
-                fmt.usd(cost.get("per_1k_usd")), fmt.usd(cost.get("one_off_usd")) if cost.get("one_offs") else "—",
-                fmt.usd((rec.get("monthly_usd") or {}).get(arm.name))]
-        table.add_row(*row)
+        name = ("★ " if arm.name == rec.get("winner") else "") + escape(arm.name)
+        if arm.status != "ok":
+            name += f" [{colour}]({arm.status})[/{colour}]"
+        lat = arm.latency
+        if arm.status == "ok" and arm.n != record.splits.get("test_used"):
+            value += f" (n={arm.n})"
+        table.add_row(name, value, f"{lat['p95_ms']:.0f}" if "p95_ms" in lat else "—", fmt.usd(cost.get("per_1k_usd")),
+                      fmt.usd(cost.get("one_off_usd")) if cost.get("one_offs") else "—",
+                      fmt.usd((rec.get("monthly_usd") or {}).get(arm.name)))
     return table
 
 
@@ -60,8 +56,8 @@ def recommendation_panel(d: ReportData) -> Panel | None:
     lines = [head, ""] + [f"• {escape(line)}" for line in rec.get("rationale") or []]
     sens = rec.get("sensitivity") or []
     if len(sens) > 1:
-        lines.append("• volume: " + "; ".join(
-            f"{s['winner'] or 'none'} from {fmt.volume(s['from'])}" for s in sens) + " queries/month")
+        lines.append("• by volume: " + ", ".join(
+            f"{s['winner'] or 'no arm'} wins from {fmt.volume(s['from'])}" for s in sens) + " queries/month")
     used = rec.get("assumptions", {}).get("defaults_used") or []
     if used:
         lines.append(f"[dim]defaults used: {', '.join(used)}[/dim]")
