@@ -21,10 +21,10 @@ def arm_table(d: ReportData) -> Table:
     record, m, rec = d.record, d.primary, d.rec or {}
     table = Table(title=f"{record.task['name']} · {record.splits.get('test_used', '?')} test samples · run {record.run_id}",
                   caption="% [95% CI]; latency: wall ms per request incl. batch wait; $: measured busy time "
-                          "at the pricing block's rates; ★ recommended")
+                          "at the pricing block's rates ($/1k: per 1,000 queries); ★ recommended")
     table.add_column("arm", style="bold", no_wrap=True)
     table.add_column(f"{m} %", justify="right", no_wrap=True)
-    for col in ("p95 ms", "$/1k q", "one-off", "$/month"):  # n is in the title; p50 in the other reports
+    for col in ("p95 ms", "$/1k", "one-off", "$/mo"):  # n is in the title; p50 in the other reports
         table.add_column(col, justify="right", no_wrap=True)
     for arm in record.arms:
         colour = {"ok": "green", "failed": "red", "cancelled": "yellow"}[arm.status]
