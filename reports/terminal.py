@@ -20,7 +20,7 @@ __all__ = ["render_terminal", "arm_table", "recommendation_panel"]
 def arm_table(d: ReportData) -> Table:
     """One row per arm; other metrics and throughput are in the Markdown/HTML reports."""
     record, m, rec = d.record, d.primary, d.rec or {}
-    table = Table(box=box.SIMPLE_HEAD, title=f"{record.task['name']} · {record.splits.get('test_used', '?')} test samples · run {record.run_id}",
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{record.task['name']} · {record.splits.get('test_used', '?')} test samples · run {record.run_id}",
                   caption="% [95% CI]; latency: wall ms per request incl. batch wait; $: measured busy time "
                           "at the pricing block's rates ($/1k: per 1,000 queries); ★ recommended")
     table.add_column("arm", style="bold", no_wrap=True)
