@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from advisor.spec.corpus import CorpusSpec
+
 __all__ = [
     "TaskType", "Strict", "SplitSpec", "DataSpec", "ModelSpec", "GenerationSpec", "ArmSpec",
     "TaskSpec", "DEFAULT_METRIC", "DEFAULT_MODEL",
@@ -118,7 +120,7 @@ class TaskSpec(Strict):
     seed: int = Field(0, description="seed for demonstrations and anything else random")
     arms: list[ArmSpec] = Field(min_length=1)
     # Blocks that later parts of the tool read; recorded as given until they land.
-    corpus: dict[str, Any] | None = Field(None, description="documents for the RAG arm")
+    corpus: CorpusSpec | None = Field(None, description="documents for retrieval arms (see advisor.spec.corpus)")
     pricing: dict[str, Any] | None = Field(None, description="hardware and API prices")
     decision: dict[str, Any] | None = Field(None, description="constraints and weights")
 
