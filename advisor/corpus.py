@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from advisor.errors import DataError
 
-__all__ = ["Document", "Chunk", "read_corpus", "chunk_documents", "corpus_hash", "html_to_text", "TEXT_SUFFIXES"]
+__all__ = ["Document", "Chunk", "read_corpus", "chunk_documents", "corpus_hash", "has_documents", "html_to_text", "TEXT_SUFFIXES"]
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst", ".html", ".htm")
 TokenCounter = Callable[[list[str]], list[int]]  # texts -> tokens each (no special tokens)
@@ -188,6 +188,14 @@ def read_corpus(path: Path, fmt: str = "auto", id_field: str = "id", text_field:
         detail = "; ".join(problems[:5]) if problems else f"no {', '.join(include)} files"
         raise DataError(path, None, f"the corpus is empty ({detail})")
     return docs, problems
+
+
+def has_documents(path: Path, include: tuple[str, ...] = TEXT_SUFFIXES) -> bool:
+    """Cheap check before a run: a non-empty JSONL file, or a folder with a non-empty document file."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size > 0
+    return any(p.is_file() and p.suffix.lower() in include and p.stat().st_size > 0 for p in path.rglob("*"))
 
 
 def corpus_hash(path: Path, include: tuple[str, ...] = TEXT_SUFFIXES) -> str:

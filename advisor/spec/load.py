@@ -120,6 +120,12 @@ def load_task(path: str | Path) -> LoadedTask:
             raise SpecError(path, lines.line_of(("data", key)), f"data.{key}", f"data file not found: {file}")
     if spec.corpus is not None and not spec.corpus.path.exists():
         raise SpecError(path, lines.line_of(("corpus", "path")), "corpus.path", f"corpus not found: {spec.corpus.path}")
+    if spec.corpus is not None:
+        from advisor.corpus import TEXT_SUFFIXES, has_documents
+
+        if not has_documents(spec.corpus.path):
+            raise SpecError(path, lines.line_of(("corpus", "path")), "corpus.path",
+                            f"the corpus is empty: no non-empty {' '.join(TEXT_SUFFIXES)} file in {spec.corpus.path}")
     if spec.primary_metric not in registry.metrics:
         raise SpecError(path, lines.line_of(("metric",)), "metric",
                         f"unknown metric {spec.primary_metric!r}; expected one of: {', '.join(registry.metrics.names())}")

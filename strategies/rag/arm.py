@@ -28,17 +28,20 @@ from advisor.strategy import PrepareContext, Prediction
 
 from strategies.rag.common import EmbeddingSettings, embedder_for, index_params, index_report, latency_summary
 
-__all__ = ["RagConfig", "RagStrategy", "pack_passages", "format_passage"]
+__all__ = ["RagConfig", "RagStrategy", "pack_passages", "format_passage", "embed_text"]
 
-DEFAULT_TEMPLATE = "Passages:\n{context}\n\nQuestion: {input}"
+DEFAULT_TEMPLATE = "Read the passages and answer the question.\n\nPassages:\n{context}\n\nQuestion: {input}"
 DEFAULT_GUIDE = "Answer the question using the numbered passages. Reply with the answer only, as briefly as possible."
 
 
 class RagConfig(EmbeddingSettings):
     """Settings of a rag arm (all optional; the corpus itself is the task's `corpus` block)."""
 
-    chunk_tokens: int = Field(200, ge=16, le=8192, description="chunk size in embedder tokens")
+    chunk_tokens: int = Field(200, ge=8, le=8192, description="chunk size in embedder tokens")
     chunk_overlap: int = Field(32, ge=0, description="tokens a chunk repeats from the previous one of its section")
+    embed_headings: bool = Field(True, description="embed each chunk with its last two headings in front "
+                                                   "(FAQ and manual headings often say what the chunk answers)")
+    passage_headings: bool = Field(False, description="show each passage's heading trail in the prompt")
     top_k: int = Field(4, ge=1, le=100, description="passages retrieved per question")
     score_threshold: float | None = Field(None, ge=-1, le=1, description="drop passages with cosine below this")
     mmr_lambda: float | None = Field(None, ge=0, le=1, description="MMR re-ranking: 1 = relevance only, 0 = diversity only")
@@ -48,7 +51,8 @@ class RagConfig(EmbeddingSettings):
     guide: str = Field(DEFAULT_GUIDE, description="added to the system prompt: how to use the passages")
     max_new_tokens: int | None = Field(None, ge=1, le=4096, description="overrides generation.max_new_tokens")
     gold_field: str | None = Field(None, description="sample field naming the gold document id(s) or chunk id(s)")
-    gold_answer: bool = Field(False, description="a passage also counts as gold when it contains the target answer")
+    gold_answer: bool = Field(False, description="a passage is gold when it contains the target answer "
+                                                 "(with gold_field: a passage of the named source containing it)")
     recall_ks: list[int] = Field([1, 3, 5, 10], description="k values for recall@k (capped at top_k)")
 
     @field_validator("template")
@@ -59,9 +63,14 @@ class RagConfig(EmbeddingSettings):
         return v
 
 
-def format_passage(n: int, chunk: dict[str, Any]) -> str:
-    trail = " > ".join(chunk.get("headings", [])[-2:])
+def format_passage(n: int, chunk: dict[str, Any], headings: bool = False) -> str:
+    trail = " > ".join(chunk.get("headings", [])[-2:]) if headings else ""
     return f"[{n}] ({trail}) {chunk['text']}" if trail else f"[{n}] {chunk['text']}"
+
+
+def embed_text(chunk: dict[str, Any], headings: bool) -> str:
+    trail = " > ".join(chunk.get("headings", [])[-2:]) if headings else ""
+    return f"{trail}: {chunk['text']}" if trail else chunk["text"]
 
 
 def _messages(system: str, template: str, question: str, passages: list[str]) -> list[Message]:
@@ -133,7 +142,8 @@ class RagStrategy:
         key_parts = {"what": "corpus-chunks", "embedder": embedder.identity, "corpus_sha256": corpus_hash(corpus.path),
                      "reader": {"format": fmt, "id": corpus.id_field, "text": corpus.text_field,
                                 "title": corpus.title_field, "version": 1},
-                     "chunking": {"tokens": cfg.chunk_tokens, "overlap": cfg.chunk_overlap, "version": 1}}
+                     "chunking": {"tokens": cfg.chunk_tokens, "overlap": cfg.chunk_overlap, "version": 1},
+                     "embed_headings": cfg.embed_headings}
         problems: list[str] = []
 
         def make():
@@ -144,7 +154,8 @@ class RagStrategy:
             chunks = chunk_documents(docs, embedder.count_tokens, cfg.chunk_tokens, cfg.chunk_overlap)
             ctx.status(f"embedding {len(chunks)} chunks of {len(docs)} documents with {cfg.embedder}")
             t0 = time.perf_counter()
-            vectors = embedder.encode([c.text for c in chunks], cfg.embed_batch_size, progress=True)
+            vectors = embedder.encode([embed_text(c.as_dict(), cfg.embed_headings) for c in chunks],
+                                      cfg.embed_batch_size, progress=True)
             embed_s = time.perf_counter() - t0
             facts = {"documents": len(docs), "embed_seconds": round(embed_s, 3),
                      "chunks_per_s": round(len(chunks) / embed_s, 1) if embed_s > 0 else None, "problems": found}
@@ -174,7 +185,8 @@ class RagStrategy:
         max_new = self.config.max_new_tokens or gen.max_new_tokens
         found = [self.retriever.retrieve(s.input) for s in samples]  # one query at a time, each timed
         rows = self.retriever.index.rows
-        passages = [[format_passage(n + 1, rows[h.row]) for n, h in enumerate(r.hits)] for r in found]
+        passages = [[format_passage(n + 1, rows[h.row], self.config.passage_headings) for n, h in enumerate(r.hits)]
+                    for r in found]
         packed = pack_passages(self.system_prompt(), self.config.template, [s.input for s in samples], passages,
                                backend, max_new)
         sendable = [i for i, (msgs, _, _) in enumerate(packed) if msgs is not None]
@@ -204,21 +216,24 @@ class RagStrategy:
         return preds
 
     def gold_sets(self, sample: Sample) -> set[str] | None:
-        """Chunk ids counted as gold for this sample, or None when it names no gold."""
-        gold: set[str] = set()
-        named = False
+        """Chunk ids counted as gold for this sample, or None when it names no gold.
+
+        gold_field alone: every chunk of the named document(s), or the named chunk(s);
+        gold_answer alone: every chunk containing the target answer; both: chunks of the
+        named source that contain the answer (the passage that actually answers it).
+        """
+        sets: list[set[str]] = []
         if self.config.gold_field:
             value = sample.fields.get(self.config.gold_field)
-            values = [str(v) for v in (value if isinstance(value, list) else [value]) if v not in (None, "")]
-            if values:
-                named = True
-                wanted = set(values)
-                gold |= {cid for cid, c in self.chunks.items() if cid in wanted or c["doc"] in wanted}
+            wanted = {str(v) for v in (value if isinstance(value, list) else [value]) if v not in (None, "")}
+            if wanted:
+                sets.append({cid for cid, c in self.chunks.items() if cid in wanted or c["doc"] in wanted})
         if self.config.gold_answer and sample.target.strip():
-            named = True
             target = f" {normalize_answer(sample.target)} "
-            gold |= {cid for cid, c in self.chunks.items() if target in f" {normalize_answer(c['text'])} "}
-        return gold if named else None
+            sets.append({cid for cid, c in self.chunks.items() if target in f" {normalize_answer(c['text'])} "})
+        if not sets:
+            return None
+        return set.intersection(*sets)
 
     def finish(self, samples: list[Sample], rows: list[SampleRow]) -> dict[str, Any]:
         by_id = {s.id: s for s in samples}
