@@ -255,8 +255,9 @@ class RagStrategy:
             out["mrr"] = round(sum(1 / r for r in ranks if r) / len(golds), 4)
             out["gold"] = {"field": self.config.gold_field, "answer_in_passage": self.config.gold_answer,
                            "unreachable": sum(1 for g in golds if not g),
-                           "how": "a query counts as a hit at k when a gold chunk (by document id, chunk id or "
-                                  "containing the answer) is among its first k retrieved; MRR uses the first gold rank"}
+                           "how": "a query is a hit at k when a gold chunk is among its first k retrieved (gold: "
+                                  "chunks of the named document/chunk id, containing the target answer when "
+                                  "answer_in_passage; both when both are set); MRR uses the first gold rank"}
         return {"retrieval": out}
 
     def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
