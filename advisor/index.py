@@ -137,11 +137,11 @@ def cached_index(cache_dir: Path, key_parts: dict[str, Any], params: IndexParams
     """
     root = Path(cache_dir) / "index"
     # The kind can depend on the size: key on the request, record the resolved kind in meta.
-    request = {"kind": params.kind, "approximate_above": params.approximate_above} if params.kind == "auto" else {}
+    request: dict[str, Any] = {"kind": params.kind}
+    if params.kind == "auto":
+        request["approximate_above"] = params.approximate_above
     if params.kind != "flat":
         request.update(hnsw_m=params.hnsw_m, ef_construction=params.ef_construction)
-    else:
-        request.update(kind="flat")
     key = cache_key({**key_parts, "index": request})
     folder = root / key
     if (folder / "meta.json").exists():
