@@ -15,6 +15,8 @@ import json
 import time
 from typing import Any
 
+from pydantic import Field
+
 from advisor.backends.base import Backend
 from advisor.data import Sample
 from advisor.index import cached_index
@@ -33,7 +35,7 @@ __all__ = ["KnnShotConfig", "KnnShotStrategy"]
 class KnnShotConfig(PromptingConfig, EmbeddingSettings):
     """Prompting settings (`shots` = neighbours per input) plus embedder and index settings."""
 
-    shots: int = 4
+    shots: int = Field(4, ge=0, le=64, description="nearest training examples shown before each input")
 
 
 class KnnShotStrategy(PromptingStrategy):
