@@ -77,11 +77,13 @@ renderers: Registry[Any] = Registry("renderers")
 
 # Built-in components: one line each. Third parties use entry points instead.
 strategies.register("prompting", "strategies.prompting.arm:PromptingStrategy")
+strategies.register("rag", "strategies.rag.arm:RagStrategy")
+strategies.register("knn-shot", "strategies.rag.knn_shot:KnnShotStrategy")
 backends.register("transformers", "advisor.backends.transformers_backend:TransformersBackend")
 backends.register("fake", "advisor.backends.fake:FakeBackend")
 renderers.register("terminal", "reports.terminal:render_terminal")
 renderers.register("json", "reports.jsonout:render_json")
 renderers.register("md", "reports.documents:render_markdown")
 renderers.register("html", "reports.documents:render_html")
-for _metric in ("accuracy", "macro_f1", "exact_match", "token_f1"):
+for _metric in ("accuracy", "macro_f1", "exact_match", "token_f1", "contains_answer"):
     metrics.register(_metric, f"advisor.scoring:{_metric.upper()}")

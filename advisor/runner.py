@@ -54,7 +54,7 @@ def make_backend(name: str, task: LoadedTask, reporter: Reporter) -> Backend:
 
 def _rows(arm: str, samples: list[Sample], preds: list[Prediction], task: LoadedTask, busy_s: float) -> list[SampleRow]:
     spec = task.spec
-    scored = score(spec.type, [s.target for s in samples], [p.prediction for p in preds], spec.labels)
+    scored = score(spec.type, [s.target for s in samples], [p.prediction for p in preds], spec.labels, spec.primary_metric)
     share = busy_s / max(1, len(samples))
     return [
         SampleRow(arm=arm, id=s.id, input=s.input, target=s.target, prediction=p.prediction, raw=p.raw,

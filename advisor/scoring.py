@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 __all__ = ["Metric", "ScoreResult", "normalize_answer", "exact_match", "token_f1", "score", "METRICS",
-           "ACCURACY", "MACRO_F1", "EXACT_MATCH", "TOKEN_F1", "NONE_LABEL"]
+           "ACCURACY", "MACRO_F1", "EXACT_MATCH", "TOKEN_F1", "CONTAINS_ANSWER", "contains_answer", "NONE_LABEL"]
 
 NONE_LABEL = "(none)"
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -30,6 +30,12 @@ def normalize_answer(text: str) -> str:
 
 def exact_match(prediction: str | None, target: str) -> bool:
     return prediction is not None and normalize_answer(prediction) == normalize_answer(target)
+
+
+def contains_answer(prediction: str | None, target: str) -> bool:
+    """The normalised target occurs as whole words inside the normalised prediction (lenient QA)."""
+    gold = normalize_answer(target)
+    return bool(gold) and prediction is not None and f" {gold} " in f" {normalize_answer(prediction)} "
 
 
 def token_f1(prediction: str | None, target: str) -> float:
@@ -84,7 +90,10 @@ EXACT_MATCH = Metric("exact_match", True, True, "share of answers equal to the t
                      lambda t, p, _: _mean(exact_match(a, b) for a, b in zip(p, t)))
 TOKEN_F1 = Metric("token_f1", True, False, "mean token-overlap F1 between answer and target",
                   lambda t, p, _: _mean(token_f1(a, b) for a, b in zip(p, t)))
-METRICS = {m.name: m for m in (ACCURACY, MACRO_F1, EXACT_MATCH, TOKEN_F1)}
+CONTAINS_ANSWER = Metric("contains_answer", True, True,
+                         "share of answers that contain the target's words in order, after normalisation",
+                         lambda t, p, _: _mean(contains_answer(a, b) for a, b in zip(p, t)))
+METRICS = {m.name: m for m in (ACCURACY, MACRO_F1, EXACT_MATCH, TOKEN_F1, CONTAINS_ANSWER)}
 _BY_TYPE = {
     "classification": ("accuracy", "macro_f1"),
     "qa": ("exact_match", "token_f1"),
@@ -119,7 +128,8 @@ def score(task_type: str, targets: Sequence[str], predictions: Sequence[str | No
         item_scores = [token_f1(p, t) for p, t in zip(predictions, targets)]
         correct = [exact_match(p, t) for p, t in zip(predictions, targets)]
     else:
-        correct = [exact_match(p, t) for p, t in zip(predictions, targets)]
+        judge = contains_answer if primary == "contains_answer" else exact_match  # correctness follows the primary
+        correct = [judge(p, t) for p, t in zip(predictions, targets)]
         item_scores = [token_f1(p, t) for p, t in zip(predictions, targets)]
     confusion = None
     if task_type == "classification" and labels:

@@ -94,7 +94,10 @@ def _resolve(spec: TaskSpec, base: Path) -> TaskSpec:
     local = (base / model.name)
     if not Path(model.name).is_absolute() and ("/" in model.name or model.name.startswith(".")) and local.exists():
         model = model.model_copy(update={"name": str(local.resolve())})
-    return spec.model_copy(update={"data": spec.data.model_copy(update=updates), "model": model})
+    corpus = spec.corpus
+    if corpus is not None and not corpus.path.is_absolute():
+        corpus = corpus.model_copy(update={"path": (base / corpus.path).resolve()})
+    return spec.model_copy(update={"data": spec.data.model_copy(update=updates), "model": model, "corpus": corpus})
 
 
 def load_task(path: str | Path) -> LoadedTask:
@@ -115,6 +118,14 @@ def load_task(path: str | Path) -> LoadedTask:
         file = getattr(spec.data, key)
         if file is not None and not file.is_file():
             raise SpecError(path, lines.line_of(("data", key)), f"data.{key}", f"data file not found: {file}")
+    if spec.corpus is not None and not spec.corpus.path.exists():
+        raise SpecError(path, lines.line_of(("corpus", "path")), "corpus.path", f"corpus not found: {spec.corpus.path}")
+    if spec.corpus is not None:
+        from advisor.corpus import TEXT_SUFFIXES, has_documents
+
+        if not has_documents(spec.corpus.path):
+            raise SpecError(path, lines.line_of(("corpus", "path")), "corpus.path",
+                            f"the corpus is empty: no non-empty {' '.join(TEXT_SUFFIXES)} file in {spec.corpus.path}")
     if spec.primary_metric not in registry.metrics:
         raise SpecError(path, lines.line_of(("metric",)), "metric",
                         f"unknown metric {spec.primary_metric!r}; expected one of: {', '.join(registry.metrics.names())}")

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from advisor.spec.corpus import CorpusSpec
+
 __all__ = [
     "TaskType", "Strict", "SplitSpec", "DataSpec", "ModelSpec", "GenerationSpec", "ArmSpec",
     "TaskSpec", "DEFAULT_METRIC", "DEFAULT_MODEL",
@@ -120,8 +122,7 @@ class TaskSpec(Strict):
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     seed: int = Field(0, description="seed for demonstrations and anything else random")
     arms: list[ArmSpec] = Field(min_length=1)
-    # Blocks that later parts of the tool read; recorded as given until they land.
-    corpus: dict[str, Any] | None = Field(None, description="documents for the RAG arm")
+    corpus: CorpusSpec | None = Field(None, description="documents for retrieval arms (see advisor.spec.corpus)")
     pricing: PricingSpec = Field(default_factory=PricingSpec, description="hardware and API prices, volume")
     decision: DecisionSpec = Field(default_factory=DecisionSpec, description="constraints, weights, alpha")
 

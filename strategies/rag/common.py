@@ -1,0 +1,64 @@
+"""Pieces the retrieval arms share: embedder/index settings, the index build, timing facts."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from advisor.embed import Embedder, load_embedder
+from advisor.index import IndexParams, VectorIndex
+from advisor.models import DEFAULT_EMBEDDER
+from advisor.stats import percentiles
+from advisor.strategy import OneOffCost
+
+__all__ = ["EmbeddingSettings", "index_params", "index_report", "latency_summary", "RETRIEVAL_HOW"]
+
+RETRIEVAL_HOW = ("per query, one at a time as a served system answers (time.perf_counter, ms): embedding the "
+                 "query + FAISS search on one thread (+ threshold/MMR); not part of generation latency")
+
+
+class EmbeddingSettings(BaseModel):
+    """Embedder and index settings (mixed into each retrieval arm's config)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    embedder: str = Field(DEFAULT_EMBEDDER, description="registry name, a local sentence-transformers folder, "
+                                                        "or hash[-dims] (a model-free word-hashing embedder)")
+    embed_threads: int | None = Field(None, ge=1, description="torch threads while embedding; default: unchanged")
+    embed_batch_size: int = Field(64, ge=1, le=4096, description="texts per embedding batch")
+    index: Literal["auto", "flat", "hnsw"] = Field(
+        "auto", description="flat = exact inner product; hnsw = approximate; auto = hnsw above approximate_above")
+    approximate_above: int = Field(50_000, ge=1, description="auto: vectors above which HNSW is used")
+    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW neighbours per node")
+    ef_construction: int = Field(200, ge=8, description="HNSW build beam width")
+    ef_search: int = Field(128, ge=1, description="HNSW query beam width (recall vs latency)")
+
+
+def index_params(cfg: EmbeddingSettings) -> IndexParams:
+    return IndexParams(kind=cfg.index, approximate_above=cfg.approximate_above, hnsw_m=cfg.hnsw_m,
+                       ef_construction=cfg.ef_construction, ef_search=cfg.ef_search, build_threads=cfg.embed_threads)
+
+
+def embedder_for(cfg: EmbeddingSettings, status) -> Embedder:
+    status(f"loading embedder {cfg.embedder}")
+    return load_embedder(cfg.embedder, cfg.embed_threads, status=status)
+
+
+def index_report(index: VectorIndex, what: str) -> dict[str, Any]:
+    """The `one_off` and `index` facts of an arm's prepare result."""
+    meta = index.meta
+    cost = OneOffCost(kind="index", what=what, seconds=float(meta["build_seconds"]), hardware="cpu",
+                      reused=index.reused, built=meta.get("built"), artifact=f"index/{meta['key']}")
+    facts = {k: meta.get(k) for k in ("kind", "vectors", "dims", "bytes", "build_seconds", "embed_seconds",
+                                      "faiss_seconds", "chunks_per_s", "built", "key", "how")}
+    facts["reused"] = index.reused
+    return {"one_off": [cost.as_dict()], "index": {k: v for k, v in facts.items() if v is not None}}
+
+
+def latency_summary(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {}
+    p = percentiles(values, (50, 95))
+    return {"latency_p50_ms": round(p["p50"], 3), "latency_p95_ms": round(p["p95"], 3),
+            "latency_mean_ms": round(sum(values) / len(values), 3), "latency_n": len(values), "how": RETRIEVAL_HOW}

@@ -1,0 +1,109 @@
+"""Retrieval-selected few-shot: the k training examples nearest to each test input as demos.
+
+The prompting arm with one change: instead of one seeded draw of demonstrations shared by
+every test input, each input gets the `shots` training examples whose inputs embed closest
+to it (Liu et al. 2022, "What Makes Good In-Context Examples for GPT-3?"). The training
+inputs are embedded and indexed with the same embedder, FAISS index and artifact cache as
+the rag arm; the nearest come first in the prompt order reversed, so the closest example
+sits next to the question.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+from pydantic import Field
+
+from advisor.backends.base import Backend
+from advisor.data import Sample
+from advisor.index import cached_index
+from advisor.prompts import PromptParts
+from advisor.record import SampleRow
+from advisor.retrieval import Retriever
+from advisor.spec.model import TaskSpec
+from advisor.strategy import PrepareContext, Prediction
+
+from strategies.prompting.arm import PromptingConfig, PromptingStrategy
+from strategies.rag.common import EmbeddingSettings, embedder_for, index_params, index_report, latency_summary
+
+__all__ = ["KnnShotConfig", "KnnShotStrategy"]
+
+
+class KnnShotConfig(PromptingConfig, EmbeddingSettings):
+    """Prompting settings (`shots` = neighbours per input) plus embedder and index settings."""
+
+    shots: int = Field(4, ge=0, le=64, description="nearest training examples shown before each input")
+
+
+class KnnShotStrategy(PromptingStrategy):
+    """Prompting with per-input nearest-neighbour demonstrations; registered as `knn-shot`."""
+
+    Config = KnnShotConfig
+
+    def __init__(self, config: KnnShotConfig, spec: TaskSpec) -> None:
+        super().__init__(config, spec)
+        self.retriever: Retriever | None = None
+        self.train: dict[str, Sample] = {}
+        self.nearest: dict[str, tuple[list[Sample], float]] = {}  # input text -> (demos, retrieval ms)
+
+    def prepare(self, ctx: PrepareContext) -> dict[str, Any]:
+        cfg = self.config
+        if cfg.shots > len(ctx.splits.train):
+            return super().prepare(ctx)  # raises the prompting arm's clear error
+        embedder = embedder_for(cfg, ctx.status)
+        train = ctx.splits.train
+        self.train = {s.id: s for s in train}
+        digest = hashlib.sha256(json.dumps([[s.id, s.input, s.target] for s in train]).encode()).hexdigest()
+        key_parts = {"what": "train-inputs", "embedder": embedder.identity, "train_sha256": digest}
+
+        def make():
+            ctx.status(f"embedding {len(train)} training inputs with {cfg.embedder}")
+            t0 = time.perf_counter()
+            vectors = embedder.encode([s.input for s in train], cfg.embed_batch_size, progress=True)
+            embed_s = time.perf_counter() - t0
+            return ([{"id": s.id} for s in train], vectors,
+                    {"embed_seconds": round(embed_s, 3), "chunks_per_s": round(len(train) / embed_s, 1) if embed_s else None})
+
+        index = cached_index(ctx.cache_dir, key_parts, index_params(cfg), make, status=ctx.status)
+        self.retriever = Retriever(embedder, index, max(1, cfg.shots))
+        self.retriever.warm_up()
+        info = super().prepare(ctx)  # calibration (choice mode) probes use per-input neighbours too
+        info.pop("demonstration_ids", None)
+        info["demonstrations"] = f"the {cfg.shots} training examples nearest to each input (per sample in samples.jsonl)"
+        info.update(index_report(index, "FAISS index build over the training inputs (embeddings + index)"))
+        return info
+
+    def _retrieve(self, text: str) -> tuple[list[Sample], float]:
+        """Search afresh (timed): a repeated input is measured again, never served from memory."""
+        assert self.retriever is not None
+        found = self.retriever.retrieve(text)
+        rows = self.retriever.index.rows
+        demos = [self.train[rows[h.row]["id"]] for h in found.hits if rows[h.row]["id"] in self.train]
+        self.nearest[text] = (demos[::-1], found.total_ms)  # nearest last, next to the question
+        return self.nearest[text]
+
+    def _neighbours(self, text: str) -> tuple[list[Sample], float]:
+        return self.nearest[text] if text in self.nearest else self._retrieve(text)
+
+    def parts(self, sample: Sample) -> PromptParts:
+        if self.retriever is None or self.config.shots == 0:
+            return super().parts(sample)
+        demos, _ = self._neighbours(sample.input)
+        pairs = tuple((self.config.template.replace("{input}", d.input), d.target) for d in demos)
+        return PromptParts(system=self.system_prompt(), input=sample.input, template=self.config.template, demos=pairs)
+
+    def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:
+        timed = {s.id: self._retrieve(s.input) for s in samples} if self.retriever is not None else {}
+        preds = super().predict(samples, backend)
+        for p in preds:
+            if p.sample_id in timed:
+                demos, ms = timed[p.sample_id]
+                p.extra.update(demonstration_ids=[d.id for d in demos], retrieval_ms=round(ms, 3))
+        return preds
+
+    def finish(self, samples: list[Sample], rows: list[SampleRow]) -> dict[str, Any]:
+        latencies = [r.extra["retrieval_ms"] for r in rows if "retrieval_ms" in r.extra]
+        return {"retrieval": {"k": self.config.shots, "n_with_gold": 0, **latency_summary(latencies)}}
