@@ -77,6 +77,7 @@ renderers: Registry[Any] = Registry("renderers")
 
 # Built-in components: one line each. Third parties use entry points instead.
 strategies.register("prompting", "strategies.prompting.arm:PromptingStrategy")
+strategies.register("lora", "strategies.lora.arm:LoraStrategy")
 backends.register("transformers", "advisor.backends.transformers_backend:TransformersBackend")
 backends.register("fake", "advisor.backends.fake:FakeBackend")
 renderers.register("terminal", "reports.terminal:render_terminal")
