@@ -279,8 +279,14 @@ def test_run_records_curves_costs_and_risks(tmp_path: Path, tiny_lm: Path) -> No
     expected = [i for i, x in zip(record.splits["test_ids"], load_splits(task.spec).test) if x.input in train_texts]
     assert risks["leakage"]["flagged_ids"] == expected and risks["leakage"]["warning"] == bool(expected)
     assert tuned.metrics["accuracy"] == 1.0 > zero.metrics["accuracy"]
+    assert not risks["forgetting"]["reused"]
     again, _ = run_task(task, RunOptions(out=tmp_path / "run2", arms=["tuned"]))
-    assert again.arm("tuned").prepare["reused"] and again.arm("tuned").metrics == tuned.metrics
+    second = again.arm("tuned")
+    assert second.prepare["reused"] and second.metrics == tuned.metrics
+    assert second.prepare["one_off"][0]["seconds"] == cost["seconds"] and second.prepare["one_off"][0]["reused"]
+    probe = second.details["risks"]["forgetting"]
+    assert probe["reused"] and {k: probe[k] for k in ("base", "tuned", "delta")} == {
+        k: risks["forgetting"][k] for k in ("base", "tuned", "delta")}
 
 
 def test_estimate_counts_without_training(tmp_path: Path, tiny_lm: Path) -> None:

@@ -128,9 +128,7 @@ class LoraStrategy:
         self.prompting.adapter = str(folder)
         info = self.prompting.prepare(ctx)  # calibration (when on) through the adapter
         if self.config.forgetting_probe and ctx.backend is not None:
-            started = time.perf_counter()
-            self.forgetting = forgetting_probe(ctx.backend, str(folder))
-            self.forgetting["seconds"] = round(time.perf_counter() - started, 3)
+            self.forgetting = self._probe(ctx.backend, folder)
         training = dict(self.meta["training"], reused=reused)
         cost = OneOffCost(kind="training", what="LoRA training", seconds=training["wall_s"], hardware=training["hardware"],
                           reused=reused, built=self.meta["built"], artifact=str(folder))
@@ -192,6 +190,21 @@ class LoraStrategy:
                 "seed": self._seed(ctx), "arm_config": self.config.model_dump(mode="json"),
                 "system_prompt": self.prompting.system_prompt(), "format": cache.FORMAT, "training": training}
         cache.write_meta(out_dir, meta)
+
+    def _probe(self, backend: Backend, folder: Path) -> dict[str, Any]:
+        """The forgetting probe, measured once per adapter and serving backend identity and
+        kept in the adapter's meta: a reused adapter reports it without re-scoring."""
+        info = backend.info
+        who = f"{info.name}|{info.model_id}|{info.dtype}|{info.device}"
+        probes = self.meta.setdefault("forgetting", {})
+        if who in probes:
+            return {**probes[who], "reused": True}
+        started = time.perf_counter()
+        result = forgetting_probe(backend, str(folder))
+        result.update(seconds=round(time.perf_counter() - started, 3), backend=who)
+        probes[who] = result
+        cache.write_meta(folder, self.meta)
+        return {**result, "reused": False}
 
     # -- predict and finish --------------------------------------------------------------
     def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:

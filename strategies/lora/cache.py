@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["FORMAT", "adapter_key", "lookup", "building", "META_FILE"]
+__all__ = ["FORMAT", "adapter_key", "lookup", "building", "write_meta", "META_FILE"]
 
 FORMAT = 1  # bump when training changes in a way that makes old adapters differ
 META_FILE = "advisor-lora.json"
@@ -75,4 +75,8 @@ def building(cache_dir: Path, key: str) -> Iterator[tuple[Path, Path, dict[str, 
 
 
 def write_meta(folder: Path, meta: dict[str, Any]) -> None:
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Write the meta file atomically (readers never see half of it)."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".meta-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, folder / META_FILE)
