@@ -298,3 +298,25 @@ def test_estimate_counts_without_training(tmp_path: Path, tiny_lm: Path) -> None
     est = LoraStrategy(task.arm_configs["tuned"], task.spec).estimate(ctx, ctx.splits.test)
     assert est["training_steps"] == 7 and est["train_tokens"] > 0 and est["choice_requests"] == len(ctx.splits.test)
     assert not (tmp_path / "artifacts" / "lora").exists()
+
+
+def test_val_accuracy_ranks_labels_like_choice_scoring(tiny_lm: Path, tok, tmp_path: Path) -> None:
+    from strategies.lora.train import evaluate
+
+    r = _train(tiny_lm, tok, tmp_path, toy_samples(48), toy_samples(16, start=100), max_steps=5, patience=None)
+    assert r.val_accuracy == []  # only asked for with early_stop_metric val_accuracy
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from advisor.backends.transformers_backend import TransformersBackend
+    from advisor.spec.model import ModelSpec
+
+    val = toy_samples(16, start=100)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_lm), tmp_path)
+    choices = [encode(val, _messages, tok, 512, answer=lambda s, lab=lab: lab) for lab in ("ham", "spam")]
+    gold = [("ham", "spam").index(s.target) for s in val]
+    _, acc = evaluate(model, encode(val, _messages, tok, 512), 8, tok.pad_token_id, "cpu", choices, gold)
+    backend = TransformersBackend(ModelSpec(name=str(tiny_lm)))
+    scores = backend.score_choices([ChoiceRequest(_messages(s), ("ham", "spam"), adapter=str(tmp_path)) for s in val])
+    expected = sum(max(range(2), key=sc.logprobs.__getitem__) == g for sc, g in zip(scores, gold)) / len(val)
+    assert acc == pytest.approx(expected)
