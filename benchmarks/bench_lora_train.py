@@ -84,11 +84,17 @@ def run_trainer(path, tok, data, steps: int, batch: int, threads: int) -> dict:
         def on_step_end(self, args, state, control, **kw):
             StepClock.seconds += time.perf_counter() - self.t0
 
+    import dataclasses
+
+    # length-grouped batches, as the arm's trainer uses (the option moved in transformers 5)
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    grouping = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in names
+                else {"group_by_length": True})
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(output_dir=out, per_device_train_batch_size=batch, max_steps=steps, learning_rate=5e-4,
                                  warmup_steps=round(0.1 * steps), lr_scheduler_type="cosine", max_grad_norm=1.0,
                                  logging_steps=1, save_strategy="no", report_to="none", use_cpu=True, seed=0,
-                                 remove_unused_columns=False, disable_tqdm=True, group_by_length=True)
+                                 remove_unused_columns=False, disable_tqdm=True, **grouping)
         trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate, callbacks=[StepClock()])
         StepClock.seconds = 0.0
         metrics = trainer.train().metrics

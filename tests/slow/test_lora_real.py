@@ -11,7 +11,6 @@ from advisor.data import load_splits
 from advisor.record import read_samples
 from advisor.runner import RunOptions, run_task
 from advisor.spec import load_task
-from advisor.spec.load import LoadedTask
 from strategies.lora.risks import leakage
 from tests.conftest import ROOT
 
@@ -25,14 +24,12 @@ def test_lora_beats_zero_shot_on_held_out_templates(tmp_path: Path, monkeypatch)
     from advisor import models
 
     monkeypatch.setattr(models, "cache_root", lambda: Path.home() / ".cache" / "advisor")  # but reuse the model
-    task = load_task(DEMO)
-    lora = task.arm_configs["lora"].model_copy(update={"max_steps": 20, "eval_every": 10, "eval_examples": 24})
-    task = LoadedTask(task.spec, task.path, {**task.arm_configs, "lora": lora}, task.lines)
+    task = load_task(DEMO)  # the demo's lora arm as shipped: 30 steps of 8 (~2 min on 2 threads)
     record, run_dir = run_task(task, RunOptions(out=tmp_path / "run", arms=["zero-shot", "lora"], limit=LIMIT))
     tuned = record.arm("lora")
     assert tuned.status == "ok", tuned.errors
     t = tuned.prepare["training"]
-    assert t["steps"] == 20 and [p[0] for p in t["curves"]["validation"]] == [0, 10, 20]
+    assert t["steps"] == 30 and [p[0] for p in t["curves"]["validation"]] == [0, 10, 20, 30]
     assert t["curves"]["validation"][-1][1] < 0.5 * t["curves"]["validation"][0][1]  # it learnt
     assert t["tokens_per_s"] > 0 and t["trainable_params"] == 921_600 and not t["reused"]
     assert tuned.details["risks"]["forgetting"]["n"] == 48
@@ -47,4 +44,4 @@ def test_lora_beats_zero_shot_on_held_out_templates(tmp_path: Path, monkeypatch)
     print(f"\nheld-out accuracy on {len(clean)}/{LIMIT} messages: zero-shot {acc['zero-shot']:.3f}, "
           f"lora {acc['lora']:.3f}; training {t['wall_s']:.0f} s at {t['tokens_per_s']:.0f} tok/s")
     assert len(clean) >= LIMIT // 2
-    assert acc["lora"] >= acc["zero-shot"] + 0.10  # measured: see README (LoRA section)
+    assert acc["lora"] >= acc["zero-shot"] + 0.10  # measured +0.25 (0.875 vs 0.625 on 40); README
