@@ -28,7 +28,7 @@ from advisor.backends.base import (
 from advisor.models import resolve_model
 from advisor.spec.model import GenerationSpec, ModelSpec
 
-__all__ = ["TransformersBackend", "common_prefix_length"]
+__all__ = ["TransformersBackend", "common_prefix_length", "chat_prompt_ids"]
 
 MIN_PREFIX = 16  # tokens: below this a shared prefix saves less than copying its cache costs
 PREFIX_SLOTS = 4  # prefix caches kept between calls (one per arm/adapter in flight)
@@ -44,6 +44,17 @@ def common_prefix_length(prompts: list[list[int]]) -> int:
     while n < limit and all(p[n] == first[n] for p in prompts):
         n += 1
     return n
+
+
+def chat_prompt_ids(tokenizer: Any, messages: list[Message]) -> list[int]:
+    """Prompt token ids after the chat template, ready for the assistant's reply. Training
+    (the LoRA arm) formats its examples with this same function, so it learns on exactly
+    what inference sends."""
+    if tokenizer.chat_template:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    else:  # a base model without a template: plain role-tagged text
+        text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 class _FirstTokenClock:
@@ -124,28 +135,37 @@ class TransformersBackend:
         return ids
 
     def _tokenize(self, messages: list[Message]) -> list[int]:
-        if self.tokenizer.chat_template:
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        else:  # a base model without a template: plain role-tagged text
-            text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return chat_prompt_ids(self.tokenizer, messages)
 
     def count_tokens(self, conversations: list[list[Message]]) -> list[int]:
         return [len(self._prompt_ids(m)) for m in conversations]
 
     # -- adapters ------------------------------------------------------------------------
     def _use_adapter(self, adapter: str | None) -> None:
-        """Switch the shared base model to a LoRA adapter (loaded once) or back to the base."""
+        """Switch the shared base model to a LoRA adapter (loaded once) or back to the base.
+
+        peft is used directly (the first adapter wraps the model in a PeftModel, later ones
+        are added to it) rather than through transformers' `load_adapter`, which demands a
+        newer peft than the one installed; adapter layers are switched off for the base.
+        The model is put back in eval mode after loading: new LoRA layers start in training
+        mode, and their dropout would make scores random.
+        """
         if adapter is None:
             if self._adapters:
-                self.model.disable_adapters()
+                self.model.base_model.disable_adapter_layers()
             return
         if adapter not in self._adapters:
             name = f"a{len(self._adapters)}"
-            self.model.load_adapter(adapter, adapter_name=name)
+            if not self._adapters:
+                from peft import PeftModel
+
+                self.model = PeftModel.from_pretrained(self.model, adapter, adapter_name=name, is_trainable=False)
+            else:
+                self.model.load_adapter(adapter, adapter_name=name, is_trainable=False)
+            self.model.eval()
             self._adapters[adapter] = name
-        self.model.enable_adapters()
         self.model.set_adapter(self._adapters[adapter])
+        self.model.base_model.enable_adapter_layers()
 
     def _groups(self, requests: list[Any], key) -> list[list[int]]:
         """Indices grouped by `key`, sorted by prompt length, cut into batches."""

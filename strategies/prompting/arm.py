@@ -85,6 +85,7 @@ class PromptingStrategy:
         self.spec = spec
         self.demos: list[Sample] = []
         self.offsets: list[float] | None = None  # calibration: per-label log-prob on content-free input
+        self.adapter: str | None = None  # a LoRA adapter every request carries (set by the LoRA arm)
         mode = config.mode
         if mode == "auto":
             mode = "choice" if spec.type == "classification" and spec.labels else "generate"
@@ -110,8 +111,8 @@ class PromptingStrategy:
         info: dict[str, Any] = {"mode": self.mode, "shots": len(self.demos), "demonstration_ids": [s.id for s in self.demos]}
         if self.mode == "choice" and self.config.calibrate and ctx.backend is not None:
             labels = tuple(self.spec.labels or ())
-            probes = [ChoiceRequest(self.parts(Sample(id="content-free", input=text, target="")).messages(), labels)
-                      for text in CONTENT_FREE]
+            probes = [ChoiceRequest(self.parts(Sample(id="content-free", input=text, target="")).messages(), labels,
+                                    adapter=self.adapter) for text in CONTENT_FREE]
             scores = ctx.backend.score_choices(probes)
             self.offsets = [sum(s.logprobs[j] for s in scores) / len(scores) for j in range(len(labels))]
             info["calibration"] = {"content_free_inputs": list(CONTENT_FREE),
@@ -154,7 +155,7 @@ class PromptingStrategy:
             reserve = max_new
         fitted = fit_prompts([self.parts(s) for s in samples], backend, reserve)
         if self.mode == "choice":
-            requests = [ChoiceRequest(messages=p.messages(), choices=tuple(labels)) for p, _ in fitted]
+            requests = [ChoiceRequest(messages=p.messages(), choices=tuple(labels), adapter=self.adapter) for p, _ in fitted]
             results = backend.score_choices(requests)
             preds = []
             for s, (_, info), r in zip(samples, fitted, results):
@@ -171,7 +172,7 @@ class PromptingStrategy:
                 preds.append(Prediction(s.id, best, best or "", r.prompt_tokens, 0, r.latency_s, None, r.error, extra))
             return preds
         requests = [GenerateRequest(messages=p.messages(), max_new_tokens=max_new, temperature=gen.temperature,
-                                    stop=tuple(gen.stop)) for p, _ in fitted]
+                                    stop=tuple(gen.stop), adapter=self.adapter) for p, _ in fitted]
         results = backend.generate(requests)
         preds = []
         for s, (_, info), g in zip(samples, fitted, results):

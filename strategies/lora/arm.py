@@ -1,0 +1,250 @@
+"""The LoRA arm: fine-tune a peft adapter on the train split, then answer through the same
+backend as every other arm with the adapter as part of the model identity.
+
+Prompts are the prompting arm's zero-shot prompts (same system prompt, template, chat
+template, choice scoring), built by an inner `PromptingStrategy` that carries the adapter,
+so the only difference between `prompting` and `lora` in a run is the adapter.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from advisor.backends.base import Backend
+from advisor.data import Sample
+from advisor.errors import UserError
+from advisor.models import resolve_model
+from advisor.spec.model import TaskSpec
+from advisor.strategy import OneOffCost, PrepareContext, Prediction
+from strategies.lora import cache
+from strategies.lora.config import TRAINING_FIELDS, LoraArmConfig
+from strategies.lora.data import data_hash, encode
+from strategies.lora.risks import forgetting_probe, leakage, overfitting
+from strategies.prompting.arm import PromptingConfig, PromptingStrategy
+
+__all__ = ["LoraStrategy"]
+
+
+class LoraStrategy:
+    """LoRA fine-tuning with validation and early stopping; registered as `lora`."""
+
+    Config = LoraArmConfig
+
+    def __init__(self, config: LoraArmConfig, spec: TaskSpec) -> None:
+        self.config = config
+        self.spec = spec
+        self.prompting = PromptingStrategy(PromptingConfig(
+            shots=0, mode=config.mode, template=config.template, instructions=config.instructions,
+            max_new_tokens=config.max_new_tokens, calibrate=config.calibrate,
+            length_normalize=config.length_normalize), spec)
+        self.mode = self.prompting.mode
+        self.train: list[Sample] = []
+        self.meta: dict[str, Any] = {}
+        self.forgetting: dict[str, Any] | None = None
+
+    # -- checks --------------------------------------------------------------------------
+    @staticmethod
+    def check_task(spec: TaskSpec, config: LoraArmConfig) -> None:
+        """Config problems found while validating the task file (before anything runs)."""
+        if config.mode == "choice" and not spec.labels:
+            raise UserError("mode 'choice' needs a label set (`labels`) in the task")
+        if config.early_stop_metric == "val_accuracy" and not spec.labels:
+            raise UserError("early_stop_metric val_accuracy needs a classification task with `labels`")
+        if config.qlora:
+            if config.merge_export:
+                raise UserError("merge_export with qlora would merge into 4-bit weights; export from a bf16 run instead")
+            if spec.model.device == "cpu":
+                raise UserError("qlora needs a CUDA GPU but model.device is cpu")
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UserError("qlora needs a CUDA GPU (bitsandbytes 4-bit) and none is available here",
+                                hint="set qlora: false (LoRA in fp32/bf16 runs on CPU)")
+            import importlib.util
+
+            if importlib.util.find_spec("bitsandbytes") is None:
+                raise UserError("qlora needs the bitsandbytes package", hint="pip install bitsandbytes")
+
+    # -- inputs of training --------------------------------------------------------------
+    def _seed(self, ctx: PrepareContext) -> int:
+        return self.config.seed if self.config.seed is not None else ctx.seed
+
+    def _splits(self, ctx: PrepareContext) -> tuple[list[Sample], list[Sample], str | None]:
+        """(train, validation, note); with no validation split, 10% of train is held out."""
+        train, val, note = list(ctx.splits.train), list(ctx.splits.validation), None
+        if not val:
+            rng = random.Random(self._seed(ctx))
+            rng.shuffle(train)
+            cut = max(1, len(train) // 10)
+            val, train = train[:cut], train[cut:]
+            note = f"the task has no validation split: {cut} train examples held out for validation"
+        if self.config.max_train_examples:
+            train = train[: self.config.max_train_examples]
+        if self.config.eval_examples:
+            val = val[: self.config.eval_examples]
+        if not train:
+            raise UserError(f"arm {ctx.arm_name!r}: no training examples left after holding out validation")
+        return train, val, note
+
+    def _key(self, ctx: PrepareContext, model_id: str, train: list[Sample], val: list[Sample]) -> str:
+        fields = self.config.model_dump(mode="json")
+        training = {k: fields[k] for k in TRAINING_FIELDS}
+        return cache.adapter_key(model_id, data_hash(train, val), training, self._seed(ctx), self.prompting.system_prompt())
+
+    def _device(self) -> tuple[str, str]:
+        import torch
+
+        device = self.spec.model.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = self.config.dtype
+        if dtype == "auto":
+            dtype = "bfloat16" if device == "cuda" else "float32"
+        return device, dtype
+
+    # -- prepare -------------------------------------------------------------------------
+    def prepare(self, ctx: PrepareContext) -> dict[str, Any]:
+        self.check_task(self.spec, self.config)
+        resolved = resolve_model(self.spec.model.name, self.spec.model.dtype, status=ctx.status)
+        train, val, split_note = self._splits(ctx)
+        self.train = list(ctx.splits.train)
+        key = self._key(ctx, resolved.model_id, train, val)
+        found = cache.lookup(ctx.cache_dir, key)
+        reused = found is not None
+        if found is None:
+            with cache.building(ctx.cache_dir, key) as (tmp, final, done):
+                if done is None:
+                    self._build(ctx, resolved, train, val, key, tmp, split_note)
+            found = cache.lookup(ctx.cache_dir, key)
+            assert found is not None
+        folder, self.meta = found
+        if reused:
+            ctx.status(f"LoRA adapter {key} reused from the cache (trained {self.meta['built']} in "
+                       f"{self.meta['training']['wall_s']:.1f}s; that one-off cost stays in the record)")
+        self.prompting.adapter = str(folder)
+        info = self.prompting.prepare(ctx)  # calibration (when on) through the adapter
+        if self.config.forgetting_probe and ctx.backend is not None:
+            self.forgetting = self._probe(ctx.backend, folder)
+        training = dict(self.meta["training"], reused=reused)
+        cost = OneOffCost(kind="training", what="LoRA training", seconds=training["wall_s"], hardware=training["hardware"],
+                          reused=reused, built=self.meta["built"], artifact=str(folder))
+        out = {"mode": self.mode, "adapter": str(folder), "cache_key": key, "reused": reused,
+               "one_off": [cost.as_dict()], "training": training}
+        if "calibration" in info:
+            out["calibration"] = info["calibration"]
+        if (folder / "merged").is_dir():
+            out["merged_model"] = str(folder / "merged")
+        return out
+
+    def _build(self, ctx: PrepareContext, resolved: Any, train: list[Sample], val: list[Sample], key: str,
+               out_dir: Path, split_note: str | None) -> None:
+        from transformers import AutoTokenizer
+
+        from strategies.lora.train import train_adapter
+
+        device, dtype = self._device()
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        messages = lambda s: self.prompting.parts(s).messages()  # noqa: E731
+        n = self.config.max_length
+        train_ex, val_ex = encode(train, messages, tokenizer, n), encode(val, messages, tokenizer, n)
+        choices = gold = None
+        if self.config.early_stop_metric == "val_accuracy" and self.spec.labels and val:
+            labels = list(self.spec.labels)
+            choices = [encode(val, messages, tokenizer, n, answer=lambda s, lab=lab: lab) for lab in labels]
+            gold = [labels.index(s.target) for s in val]
+        ctx.status(f"training LoRA adapter {key} on {len(train_ex)} examples ({device}, {dtype})")
+        r = train_adapter(resolved.path, train_ex, val_ex, self.config, seed=self._seed(ctx), device=device,
+                          dtype=dtype, threads=self.config.threads or self.spec.model.threads, out_dir=out_dir,
+                          pad_id=pad, choices=choices, gold=gold, status=ctx.status)
+        if self.config.merge_export:
+            tokenizer.save_pretrained(out_dir / "merged")
+        hardware = device
+        if device == "cuda":
+            import torch
+
+            hardware = f"cuda:{torch.cuda.get_device_name(0)}"
+        training = {
+            "curves": {"train": r.train_curve, "validation": r.val_curve, "validation_accuracy": r.val_accuracy},
+            "best_step": r.best_step, "stopped_early": r.stopped_early, "steps": r.steps, "planned_steps": r.planned_steps,
+            "epochs": round(r.epochs, 4), "examples": {"train": len(train), "validation": len(val)},
+            "trainable_params": r.trainable_params, "total_params": r.total_params,
+            "trainable_share": round(r.trainable_params / max(1, r.total_params), 6),
+            "tokens": r.tokens, "answer_tokens": r.answer_tokens,
+            "tokens_per_s": round(r.tokens / max(1e-9, r.train_s), 1),
+            "train_s": round(r.train_s, 3), "eval_s": round(r.eval_s, 3), "wall_s": round(r.wall_s, 3),
+            "peak_memory_mb": round(r.peak_memory_mb, 1), "peak_memory_how": r.peak_memory_how,
+            "hardware": "cuda" if device == "cuda" else "cpu", "hardware_detail": hardware, "dtype": dtype,
+            "threads": r.threads, "qlora": self.config.qlora, "resolved": r.resolved, "notes": r.notes + ([split_note] if split_note else []),
+            "how": ("tokens_per_s = non-padding tokens through forward+backward / train_s (optimizer steps only); "
+                    "wall_s = model load + training + validations + save; losses are mean cross-entropy (nats) per "
+                    "answer token"),
+        }
+        meta = {"key": key, "built": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "base_model": {"name": resolved.name, "model_id": resolved.model_id, "source": resolved.source},
+                "data": {"hash": data_hash(train, val), "train_ids": len(train), "validation_ids": len(val)},
+                "seed": self._seed(ctx), "arm_config": self.config.model_dump(mode="json"),
+                "system_prompt": self.prompting.system_prompt(), "format": cache.FORMAT, "training": training}
+        cache.write_meta(out_dir, meta)
+
+    def _probe(self, backend: Backend, folder: Path) -> dict[str, Any]:
+        """The forgetting probe, measured once per adapter and serving backend identity and
+        kept in the adapter's meta: a reused adapter reports it without re-scoring."""
+        info = backend.info
+        who = f"{info.name}|{info.model_id}|{info.dtype}|{info.device}"
+        probes = self.meta.setdefault("forgetting", {})
+        if who in probes:
+            return {**probes[who], "reused": True}
+        started = time.perf_counter()
+        result = forgetting_probe(backend, str(folder))
+        result.update(seconds=round(time.perf_counter() - started, 3), backend=who)
+        probes[who] = result
+        cache.write_meta(folder, self.meta)
+        return {**result, "reused": False}
+
+    # -- predict and finish --------------------------------------------------------------
+    def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:
+        if self.prompting.adapter is None:
+            raise RuntimeError("predict called before prepare: no adapter")
+        return self.prompting.predict(samples, backend)
+
+    def finish(self, samples: list[Sample], rows: list[Any]) -> dict[str, Any]:
+        t = self.meta.get("training", {})
+        risks: dict[str, Any] = {
+            "overfitting": overfitting(t.get("curves", {}).get("train", []), t.get("curves", {}).get("validation", []),
+                                       t.get("best_step", 0), t.get("stopped_early", False), t.get("steps", 0)),
+            "leakage": leakage(self.train, samples, self.config.leakage_ngram, self.config.leakage_threshold),
+        }
+        if self.forgetting is not None:
+            risks["forgetting"] = self.forgetting
+        return {"risks": risks}
+
+    # -- dry run ---------------------------------------------------------------------------
+    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
+        from strategies.lora.train import plan_steps
+
+        train, val, _ = self._splits(ctx)
+        steps, epochs = plan_steps(len(train), self.config)
+        notes = []
+        out: dict[str, Any] = {"requests": len(test)}
+        if ctx.backend is not None:
+            messages = [self.prompting.parts(s).messages() for s in train]
+            per_example = sum(ctx.backend.count_tokens(messages)) / len(messages) + 2  # + answer and end of turn
+            examples_seen = min(steps * self.config.batch_size * self.config.grad_accum, round(epochs * len(train)))
+            out["train_tokens"] = round(per_example * examples_seen)
+            out["prompt_tokens"] = sum(ctx.backend.count_tokens([self.prompting.parts(s).messages() for s in test]))
+        resolved = resolve_model(self.spec.model.name, self.spec.model.dtype)
+        if cache.lookup(ctx.cache_dir, self._key(ctx, resolved.model_id, train, val)) is not None:
+            notes.append("adapter already in the cache: no training needed")
+            steps, out["train_tokens"] = 0, 0
+        out["training_steps"] = steps
+        if self.mode == "choice":
+            out["choice_requests"] = len(test)
+        else:
+            out["completion_tokens"] = len(test) * (self.config.max_new_tokens or self.spec.generation.max_new_tokens)
+        out["notes"] = notes + [f"{len(train)} train / {len(val)} validation examples, {epochs:.2f} epochs"]
+        return out

@@ -1,0 +1,82 @@
+"""Content-addressed cache of trained adapters.
+
+The key hashes exactly what changes the adapter: the base model's identity (content hash
+of its weights), the training data (train and validation ids, inputs, targets), the
+training-relevant arm config, the resolved instructions, the seed and the trainer's format
+version. The folder holds the peft adapter (`adapter_config.json`, weights), the arm config
+that produced it and `advisor-lora.json` with what training measured, so a later run that
+reuses it reports the original one-off cost. A folder appears only complete (built in a
+temporary folder, renamed in place) and one process at a time builds a key (file lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+__all__ = ["FORMAT", "adapter_key", "lookup", "building", "write_meta", "META_FILE"]
+
+FORMAT = 1  # bump when training changes in a way that makes old adapters differ
+META_FILE = "advisor-lora.json"
+
+
+def adapter_key(model_id: str, data_hash: str, training_config: dict[str, Any], seed: int, system_prompt: str) -> str:
+    payload = {"format": FORMAT, "model_id": model_id, "data": data_hash, "config": training_config, "seed": seed,
+               "system": system_prompt}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def _folder(cache_dir: Path, key: str) -> Path:
+    return cache_dir / "lora" / key
+
+
+def lookup(cache_dir: Path, key: str) -> tuple[Path, dict[str, Any]] | None:
+    """(adapter folder, its meta) when a complete adapter for `key` exists."""
+    folder = _folder(cache_dir, key)
+    meta_file = folder / META_FILE
+    if not (meta_file.is_file() and (folder / "adapter_config.json").is_file()):
+        return None
+    return folder, json.loads(meta_file.read_text(encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def building(cache_dir: Path, key: str) -> Iterator[tuple[Path, Path, dict[str, Any] | None]]:
+    """Lock `key`; yields (temporary folder to build in, final folder, meta if another
+    process finished it meanwhile). On a clean exit the temporary folder is renamed to the
+    final one, which then holds META_FILE; on an error it is removed."""
+    import fcntl
+
+    root = cache_dir / "lora"
+    root.mkdir(parents=True, exist_ok=True)
+    final = _folder(cache_dir, key)
+    with (root / f".{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            done = lookup(cache_dir, key)
+            tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}-"))
+            try:
+                yield tmp, final, done[1] if done else None
+                if done is None:
+                    if not (tmp / META_FILE).is_file():
+                        raise RuntimeError("adapter build finished without writing its meta file")
+                    shutil.rmtree(final, ignore_errors=True)
+                    os.replace(tmp, final)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write_meta(folder: Path, meta: dict[str, Any]) -> None:
+    """Write the meta file atomically (readers never see half of it)."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".meta-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, folder / META_FILE)
