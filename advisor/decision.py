@@ -30,7 +30,7 @@ from advisor.spec.policy import DecisionSpec, PricingSpec
 __all__ = ["recommend", "defaults_used", "exchange_rates", "RECOMMENDATION_VERSION", "DECADES"]
 
 RECOMMENDATION_VERSION = 1
-_VOLUME_RANGE = (1.0, 1e10)  # queries per month scanned for the sensitivity analysis
+_VOLUME_RANGE = (10.0, 1e10)  # queries per month scanned for the sensitivity analysis
 
 
 def _metric(name: str) -> Metric:

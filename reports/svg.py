@@ -24,7 +24,7 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     start = math.floor(lo / step) * step
     ticks, t = [], start
-    while t <= hi + step * 1e-9:
+    while not ticks or ticks[-1] < hi - step * 1e-9:  # the last tick reaches hi: no point on the frame
         ticks.append(round(t, 12))
         t += step
     return ticks
@@ -40,7 +40,7 @@ def _label(v: float, log: bool) -> str:
     if log:
         e = round(math.log10(v))
         return {0: "1", 1: "10", 2: "100", 3: "1k", 4: "10k", 5: "100k", 6: "1M", 7: "10M", 8: "100M", 9: "1B",
-                10: "10B"}.get(e, f"{10.0 ** e:g}")
+                10: "10B", 11: "100B"}.get(e, f"{10.0 ** e:g}")
     return f"{v:g}"
 
 
