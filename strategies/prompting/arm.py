@@ -15,13 +15,13 @@ from __future__ import annotations
 import random
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.answers import extract_answer, match_label
 from advisor.backends.base import Backend, ChoiceRequest, GenerateRequest
 from advisor.data import Sample
 from advisor.errors import UserError
-from advisor.prompts import PromptParts, fit_prompts
+from advisor.prompts import InputTemplate, PromptParts, fit_prompts
 from advisor.spec.model import TaskSpec
 from advisor.strategy import PrepareContext, Prediction
 
@@ -38,7 +38,7 @@ class PromptingConfig(BaseModel):
     shots: int = Field(0, ge=0, le=64, description="demonstrations from the train split (0 = zero-shot)")
     mode: Literal["auto", "choice", "generate"] = Field(
         "auto", description="classification: choice scoring or free generation; auto = choice when labels exist")
-    template: str = Field("{input}", description="user turn; {input} is replaced by the sample text")
+    template: InputTemplate = Field("{input}", description="user turn; {input} is replaced by the sample text")
     balanced: bool = Field(True, description="draw demonstrations evenly across labels")
     seed: int | None = Field(None, description="seed for drawing demonstrations; default: the task seed")
     instructions: str | None = Field(None, description="overrides the task's instructions for this arm")
@@ -47,13 +47,6 @@ class PromptingConfig(BaseModel):
     calibrate: bool = Field(
         True, description="choice scoring: subtract each label's log-prob on content-free inputs "
                           "(contextual calibration, Zhao et al. 2021) to remove the model's label bias")
-
-    @field_validator("template")
-    @classmethod
-    def _has_input(cls, v: str) -> str:
-        if "{input}" not in v:
-            raise ValueError("template must contain {input}")
-        return v
 
 
 def pick_demonstrations(train: list[Sample], k: int, seed: int, labels: list[str] | None, balanced: bool) -> list[Sample]:
