@@ -79,6 +79,8 @@ renderers: Registry[Any] = Registry("renderers")
 strategies.register("prompting", "strategies.prompting.arm:PromptingStrategy")
 backends.register("transformers", "advisor.backends.transformers_backend:TransformersBackend")
 backends.register("fake", "advisor.backends.fake:FakeBackend")
+backends.register("vllm", "advisor.backends.vllm_backend:VllmBackend")
+backends.register("openai", "advisor.backends.openai_backend:OpenAIBackend")
 renderers.register("terminal", "reports.terminal:render_terminal")
 renderers.register("json", "reports.jsonout:render_json")
 for _metric in ("accuracy", "macro_f1", "exact_match", "token_f1"):

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from advisor.spec.serving import ServingSpec
+
 __all__ = [
     "TaskType", "Strict", "SplitSpec", "DataSpec", "ModelSpec", "GenerationSpec", "ArmSpec",
     "TaskSpec", "DEFAULT_METRIC", "DEFAULT_MODEL",
@@ -115,6 +117,7 @@ class TaskSpec(Strict):
     model: ModelSpec = Field(default_factory=ModelSpec)
     backend: str = Field("transformers", description="registered backend used for every arm")
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec, description="HTTP backends (vllm, openai)")
     seed: int = Field(0, description="seed for demonstrations and anything else random")
     arms: list[ArmSpec] = Field(min_length=1)
     # Blocks that later parts of the tool read; recorded as given until they land.
