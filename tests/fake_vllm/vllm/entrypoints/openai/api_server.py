@@ -62,7 +62,7 @@ def make_handler(state: State):
 
         def _authorised(self) -> bool:
             if state.api_key and self.headers.get("Authorization") != f"Bearer {state.api_key}":
-                self._json(401, {"error": "bad key"})
+                self._json(401, {"error": f"bad key in {self.headers.get('Authorization')}"})  # echoes it
                 return False
             return True
 
