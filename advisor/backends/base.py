@@ -45,6 +45,8 @@ class Generation:
     ttft_s: float | None = None
     finish_reason: str = "stop"  # stop | length | error
     error: str | None = None
+    tpot_s: float | None = None  # time per output token after the first, where the backend streams
+    retries: int = 0  # transient HTTP errors retried before this answer (HTTP backends)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from advisor.spec.corpus import CorpusSpec
+from advisor.spec.serving import ServingSpec
 
 __all__ = [
     "TaskType", "Strict", "SplitSpec", "DataSpec", "ModelSpec", "GenerationSpec", "ArmSpec",
@@ -120,6 +121,7 @@ class TaskSpec(Strict):
     model: ModelSpec = Field(default_factory=ModelSpec)
     backend: str = Field("transformers", description="registered backend used for every arm")
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec, description="HTTP backends (vllm, openai)")
     seed: int = Field(0, description="seed for demonstrations and anything else random")
     arms: list[ArmSpec] = Field(min_length=1)
     corpus: CorpusSpec | None = Field(None, description="documents for retrieval arms (see advisor.spec.corpus)")

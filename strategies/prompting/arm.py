@@ -179,5 +179,5 @@ class PromptingStrategy:
             if info.notes:
                 extra["fit"] = info.notes
             preds.append(Prediction(s.id, answer, g.text, g.prompt_tokens, g.completion_tokens, g.latency_s,
-                                    g.ttft_s, g.error, extra))
+                                    g.ttft_s, g.error, extra, tpot_s=g.tpot_s))
         return preds
