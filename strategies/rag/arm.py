@@ -212,7 +212,7 @@ class RagStrategy:
             g = results[i]
             extra["finish_reason"] = g.finish_reason
             preds.append(Prediction(s.id, self._answer(g.text), g.text, g.prompt_tokens, g.completion_tokens,
-                                    g.latency_s, g.ttft_s, g.error, extra))
+                                    g.latency_s, g.ttft_s, g.error, extra, tpot_s=g.tpot_s))
         return preds
 
     def gold_sets(self, sample: Sample) -> set[str] | None:
