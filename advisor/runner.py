@@ -168,9 +168,6 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
     backend_name = options.backend or spec.backend
     if backend_name not in registry.backends:
         raise UserError(f"unknown backend {backend_name!r}; expected one of: {', '.join(registry.backends.names())}")
-    reporter.status(f"loading backend {backend_name} with model {spec.model.name}")
-    backend = make_backend(backend_name, task, reporter)
-
     run_id = previous.run_id if previous else uuid.uuid4().hex[:8]
     if options.resume:
         run_dir = Path(options.resume)
@@ -179,16 +176,23 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
         run_dir = options.out or Path("runs") / f"{stamp}_{spec.name}_{run_id}"
         if (run_dir / "run.json").exists():
             raise UserError(f"{run_dir} already holds a run; choose another --out or use --resume")
-    record = RunRecord(
-        run_id=run_id, created=previous.created if previous else _now(), status="running", task=_task_info(task),
-        spec=spec.model_dump(mode="json"),
-        splits={**splits.sizes(), "test_used": len(test), "limit": options.limit, "test_ids": [s.id for s in test]},
-        backend={"name": backend_name, **backend.info.__dict__, "context_length": backend.context_length},
-        environment=capture_environment(task.path.parent),
-    )
-    write_record(run_dir, record)
-    if hasattr(backend, "bind_run_dir"):  # a server backend keeps its log beside the record
-        backend.bind_run_dir(run_dir)
+    reporter.status(f"loading backend {backend_name} with model {spec.model.name}")
+    backend = make_backend(backend_name, task, reporter)
+    try:  # from here on the backend (maybe a server process) is closed whatever happens
+        record = RunRecord(
+            run_id=run_id, created=previous.created if previous else _now(), status="running", task=_task_info(task),
+            spec=spec.model_dump(mode="json"),
+            splits={**splits.sizes(), "test_used": len(test), "limit": options.limit, "test_ids": [s.id for s in test]},
+            backend={"name": backend_name, **backend.info.__dict__, "context_length": backend.context_length},
+            environment=capture_environment(task.path.parent),
+        )
+        write_record(run_dir, record)
+        if hasattr(backend, "bind_run_dir"):  # a server backend keeps its log beside the record
+            backend.bind_run_dir(run_dir)
+    except BaseException:
+        reporter.close()
+        backend.close()
+        raise
     started = time.perf_counter()
     ctx_base = dict(spec=spec, splits=splits, seed=spec.seed, cache_dir=cache_root() / "artifacts", run_dir=run_dir,
                     backend=backend, status=reporter.status)
