@@ -3,7 +3,8 @@
 The `vllm` backend renders every prompt here and sends token ids, so the server sees
 exactly the tokens the transformers backend feeds its model (same template, same
 tokenizer, no special tokens added twice) and choice scoring lines up token for token.
-Only the tokenizer is loaded (no weights); the logic mirrors TransformersBackend's.
+Only the tokenizer is loaded (no weights). The transformers backend and the LoRA arm's
+training data use the same code, so all three see identical tokens.
 """
 
 from __future__ import annotations
@@ -13,9 +14,18 @@ from pathlib import Path
 
 from advisor.backends.base import Message
 
-__all__ = ["ChatTokenizer"]
+__all__ = ["ChatTokenizer", "chat_prompt_ids"]
 
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>")
+
+
+def chat_prompt_ids(tokenizer, messages: list[Message]) -> list[int]:
+    """Prompt token ids after the chat template, ready for the assistant's reply."""
+    if tokenizer.chat_template:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    else:  # a base model without a template: plain role-tagged text
+        text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 class ChatTokenizer:
@@ -51,11 +61,7 @@ class ChatTokenizer:
         key = tuple((m["role"], m["content"]) for m in messages)
         ids = self._memo.get(key)
         if ids is None:
-            if self.tokenizer.chat_template:
-                text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            else:  # a base model without a template: plain role-tagged text
-                text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            ids = chat_prompt_ids(self.tokenizer, messages)
             if len(self._memo) >= 4096:
                 self._memo.pop(next(iter(self._memo)))
             self._memo[key] = ids

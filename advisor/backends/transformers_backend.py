@@ -25,10 +25,11 @@ from typing import Any
 from advisor.backends.base import (
     BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
 )
+from advisor.backends.chat_tokens import ChatTokenizer
 from advisor.models import resolve_model
 from advisor.spec.model import GenerationSpec, ModelSpec
 
-__all__ = ["TransformersBackend", "common_prefix_length", "chat_prompt_ids"]
+__all__ = ["TransformersBackend", "common_prefix_length"]
 
 MIN_PREFIX = 16  # tokens: below this a shared prefix saves less than copying its cache costs
 PREFIX_SLOTS = 4  # prefix caches kept between calls (one per arm/adapter in flight)
@@ -44,17 +45,6 @@ def common_prefix_length(prompts: list[list[int]]) -> int:
     while n < limit and all(p[n] == first[n] for p in prompts):
         n += 1
     return n
-
-
-def chat_prompt_ids(tokenizer: Any, messages: list[Message]) -> list[int]:
-    """Prompt token ids after the chat template, ready for the assistant's reply. Training
-    (the LoRA arm) formats its examples with this same function, so it learns on exactly
-    what inference sends."""
-    if tokenizer.chat_template:
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    else:  # a base model without a template: plain role-tagged text
-        text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 class _FirstTokenClock:
@@ -78,7 +68,7 @@ class TransformersBackend:
 
     def __init__(self, model: ModelSpec, generation: GenerationSpec | None = None, status=None) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         if model.threads:
             torch.set_num_threads(model.threads)
@@ -88,17 +78,17 @@ class TransformersBackend:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
         self.batch_size = (generation or GenerationSpec()).batch_size
-        self.tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+        self.chat = ChatTokenizer(resolved.path)  # template, end-of-turn ids, memo: shared with vllm and LoRA
+        self.tokenizer = self.chat.tokenizer
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=getattr(torch, model.dtype)).to(device)
         self.model.eval()
         cfg_len = getattr(self.model.config, "max_position_embeddings", None) or 2048
         self.context_length = min(model.max_context or cfg_len, cfg_len)
-        self.eos_ids = self._eos_ids()
+        self.eos_ids = self.chat.eos_ids
         self._adapters: dict[str, str] = {}
         self._prefixes: OrderedDict[tuple, Any] = OrderedDict()
-        self._token_memo: dict[tuple, list[int]] = {}
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
         self._can_keep = "logits_to_keep" in params
@@ -109,33 +99,10 @@ class TransformersBackend:
         )
 
     # -- prompts -------------------------------------------------------------------------
-    def _eos_ids(self) -> list[int]:
-        ids = set()
-        for value in (self.tokenizer.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
-            if isinstance(value, int):
-                ids.add(value)
-            elif isinstance(value, (list, tuple)):
-                ids.update(v for v in value if isinstance(v, int))
-        for tok in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
-            tid = self.tokenizer.convert_tokens_to_ids(tok)
-            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id and tid >= 0:
-                ids.add(tid)
-        return sorted(ids)
-
     def _prompt_ids(self, messages: list[Message]) -> list[int]:
         """Token ids after the chat template; memoised because arms count tokens to fit the
         context and then send the same conversations."""
-        key = tuple((m["role"], m["content"]) for m in messages)
-        ids = self._token_memo.get(key)
-        if ids is None:
-            ids = self._tokenize(messages)
-            if len(self._token_memo) >= 4096:
-                self._token_memo.pop(next(iter(self._token_memo)))
-            self._token_memo[key] = ids
-        return ids
-
-    def _tokenize(self, messages: list[Message]) -> list[int]:
-        return chat_prompt_ids(self.tokenizer, messages)
+        return self.chat.prompt_ids(messages)
 
     def count_tokens(self, conversations: list[list[Message]]) -> list[int]:
         return [len(self._prompt_ids(m)) for m in conversations]
@@ -237,17 +204,8 @@ class TransformersBackend:
             elapsed = time.perf_counter() - started
             ttft = (clock.first - started) if clock.first is not None else None
             for row, i in enumerate(idx):
-                new = generated[row, n + width:].tolist()
-                count, finish = len(new), "length"
-                for pos, tok in enumerate(new):
-                    if tok in self.eos_ids:
-                        count, finish = pos, "stop"
-                        break
-                text = self.tokenizer.decode(new[:count], skip_special_tokens=True)
-                for stop in first.stop:
-                    if stop and stop in text:
-                        text, finish = text[: text.index(stop)], "stop"
-                out[i] = Generation(text=text, prompt_tokens=len(prompts[i]), completion_tokens=min(len(new), count + 1),
+                text, completion, finish = self.chat.decode_reply(generated[row, n + width:].tolist(), first.stop)
+                out[i] = Generation(text=text, prompt_tokens=len(prompts[i]), completion_tokens=completion,
                                     latency_s=elapsed, ttft_s=ttft, finish_reason=finish)
         return [g for g in out if g is not None]
 

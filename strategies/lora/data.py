@@ -1,7 +1,7 @@
 """Training examples formatted exactly as inference sends them, and length-bucketed batches.
 
 An example is the prompt the prompting arm's zero-shot would send (same system prompt,
-template and chat template, tokenised by the backend's own `chat_prompt_ids`) followed by
+template and chat template, tokenised by the backends' own `chat_prompt_ids`) followed by
 the answer: the target's tokens, as choice scoring appends them, plus the end-of-turn
 token so generation learns to stop. Labels are -100 (ignored) on every prompt token: the
 loss is on the answer only.
@@ -46,7 +46,7 @@ def encode(samples: list[Sample], messages: Callable[[Sample], list[Message]], t
            answer: Callable[[Sample], str] | None = None) -> list[Example]:
     """Tokenised examples; a prompt too long for `max_length` is cut from the left (its
     start is the system prompt, which every example repeats) so the answer always stays."""
-    from advisor.backends.transformers_backend import chat_prompt_ids
+    from advisor.backends.chat_tokens import chat_prompt_ids
 
     eot = end_of_turn_id(tokenizer)
     out = []
