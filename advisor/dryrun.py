@@ -3,7 +3,8 @@
 Each arm's `estimate` hook counts requests and tokens with the real tokenizer. A short
 calibration on this machine measures the backend's speed: batched prompt processing
 (tokens/s, distinct prompts so no prefix is shared) and batched decoding (generated
-tokens/s). Wall time = prompt tokens / prefill speed + generated tokens / decode speed;
+tokens/s). Wall time = prompt tokens (less a shared prefix the backend caches) / prefill
+speed + generated tokens / decode speed;
 training ~ 3 x forward cost per token (forward + backward). Costs use the pricing block.
 Nothing is written to disk.
 """
@@ -101,7 +102,8 @@ def estimate_run(task: LoadedTask, arms: list[str] | None = None, limit: int | N
 def _times(est: dict[str, Any], cal: dict[str, Any], pricing) -> dict[str, Any]:
     prefill = cal["prompt_tokens_per_s"] or float("inf")
     decode = cal["generated_tokens_per_s"] or float("inf")
-    serve_s = est.get("prompt_tokens", 0) / prefill + est.get("completion_tokens", 0) / decode
+    computed = est.get("prompt_tokens", 0) - est.get("cached_prompt_tokens", 0)
+    serve_s = computed / prefill + est.get("completion_tokens", 0) / decode
     train_s = TRAIN_FACTOR * est.get("train_tokens", 0) / prefill
     out: dict[str, Any] = {"predict_s": round(serve_s, 1), "train_s": round(train_s, 1) if est.get("train_tokens") else None}
     out["wall_s"] = round(serve_s + train_s, 1)

@@ -78,6 +78,7 @@ class OneOffCost:
 ESTIMATE_KEYS = {
     "requests": "test requests the arm sends to the backend",
     "prompt_tokens": "prompt tokens over all test requests (counted with the real tokenizer)",
+    "cached_prompt_tokens": "of those, tokens a prefix-caching backend computes once (a prompt prefix all requests share)",
     "completion_tokens": "upper bound of generated tokens (max_new_tokens x generate requests)",
     "choice_requests": "requests answered by choice scoring (one forward pass, no decoding)",
     "train_tokens": "tokens processed by training (examples x epochs or steps x batch tokens)",

@@ -124,6 +124,11 @@ class PromptingStrategy:
             return out
         fitted = fit_prompts([self.parts(s) for s in test], ctx.backend, max_new if self.mode == "generate" else 8)
         out["prompt_tokens"] = sum(info.prompt_tokens for _, info in fitted)
+        shared = fitted[0][0].messages()[:-1] if fitted else []  # system + demonstrations, same in every prompt
+        if shared and len(fitted) > 1 and ctx.backend.info.extra.get("prefix_caching") == "on":
+            prefix = ctx.backend.count_tokens([shared])[0]
+            out["cached_prompt_tokens"] = min(prefix * (len(fitted) - 1), out["prompt_tokens"])
+            out["notes"].append(f"~{prefix} shared prefix tokens computed once (prefix caching)")
         if self.mode == "choice":
             calibration = len(CONTENT_FREE) if self.config.calibrate else 0
             out["choice_requests"] = len(test) + calibration
