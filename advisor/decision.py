@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from advisor import fmt
 from advisor.cost import ArmCost, arm_cost, break_even
-from advisor.record import ArmResult, RunRecord, SampleRow
+from advisor.record import ArmResult, RunRecord, SampleRow, group_by_arm
 from advisor.scoring import METRICS, Metric
 from advisor.significance import PairTest, metric_ci, pair_test
 from advisor.spec.policy import DecisionSpec, PricingSpec
@@ -228,9 +228,7 @@ def recommend(record: RunRecord, rows: Sequence[SampleRow], defaults_used: Seque
     pricing = PricingSpec.model_validate(spec.get("pricing") or {})
     decision = DecisionSpec.model_validate(spec.get("decision") or {})
     labels = spec.get("labels")
-    by_arm: dict[str, list[SampleRow]] = {}
-    for r in rows:
-        by_arm.setdefault(r.arm, []).append(r)
+    by_arm = group_by_arm(list(rows))
     arms = [a for a in record.arms if a.status == "ok" and a.n > 0 and by_arm.get(a.name)]
     excluded = {a.name: (f"status {a.status}" + (f" ({a.errors[0]})" if a.errors else "")) if a.status != "ok"
                 else "no answered test items" for a in record.arms if a not in arms}

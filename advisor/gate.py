@@ -18,7 +18,7 @@ import numpy as np
 
 from advisor import fmt
 from advisor.errors import UserError
-from advisor.record import RunRecord, SampleRow, read_record, read_samples
+from advisor.record import RunRecord, SampleRow, group_by_arm, read_record, read_samples
 from advisor.significance import item_values, pair_test
 
 __all__ = ["GateOptions", "ArmCheck", "Comparison", "compare_runs", "to_junit", "to_markdown"]
@@ -68,10 +68,7 @@ class Comparison:
 
 def _load(path: Path) -> tuple[RunRecord, dict[str, list[SampleRow]]]:
     record, run_dir = read_record(path)
-    rows: dict[str, list[SampleRow]] = {}
-    for r in read_samples(run_dir):
-        rows.setdefault(r.arm, []).append(r)
-    return record, rows
+    return record, group_by_arm(read_samples(run_dir))
 
 
 def _unpaired(metric, base_rows, new_rows, labels) -> tuple[float, str]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from advisor.errors import UserError
 
 __all__ = ["SCHEMA_VERSION", "ArmResult", "RunRecord", "SampleRow", "write_record", "read_record", "append_samples",
-           "read_samples"]
+           "read_samples", "group_by_arm"]
 
 SCHEMA_VERSION = "1.0"
 RUN_FILE, SAMPLES_FILE = "run.json", "samples.jsonl"
@@ -146,3 +146,11 @@ def read_samples(run_dir: Path, arm: str | None = None) -> list[SampleRow]:
         if arm is None or row.arm == arm:
             rows.append(row)
     return rows
+
+
+def group_by_arm(rows: list[SampleRow]) -> dict[str, list[SampleRow]]:
+    """Rows keyed by arm, each arm's rows in their original order."""
+    out: dict[str, list[SampleRow]] = {}
+    for row in rows:
+        out.setdefault(row.arm, []).append(row)
+    return out

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from advisor.record import ArmResult, RunRecord, SampleRow, read_samples
+from advisor.record import ArmResult, RunRecord, SampleRow, group_by_arm, read_samples
 
 __all__ = ["ReportData", "gather"]
 
@@ -57,10 +57,7 @@ class ReportData:
 
 
 def gather(record: RunRecord, run_dir: Path | None) -> ReportData:
-    rows: dict[str, list[SampleRow]] = {}
-    if run_dir is not None:
-        for r in read_samples(run_dir):
-            rows.setdefault(r.arm, []).append(r)
+    rows = group_by_arm(read_samples(run_dir)) if run_dir is not None else {}
     data = ReportData(record=record, run_dir=run_dir, rows=rows, rec=record.recommendation)
     if (record.recommendation is None or "error" in record.recommendation) and rows \
             and any(a.status == "ok" for a in record.arms):

@@ -3,7 +3,6 @@ with their timings and usage, the API key kept out of every file, clear errors."
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 

@@ -19,7 +19,7 @@ from advisor.backends.chat_tokens import ChatTokenizer
 from advisor.errors import UserError
 from advisor.runner import RunOptions, run_task
 from advisor.spec import load_task
-from advisor.spec.model import ModelSpec, TaskSpec
+from advisor.spec.model import TaskSpec
 from tests.conftest import ROOT, make_task, spam_rows, tiny_chat
 from tests.fake_vllm.vllm.entrypoints.openai.api_server import logprob
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from advisor.spec.base import Strict
 
 __all__ = ["CorpusSpec"]
 
 
-class CorpusSpec(BaseModel):
+class CorpusSpec(Strict):
     """Documents for retrieval: a folder (.txt .md .rst .html, recursively) or a JSONL file."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: Path = Field(description="folder of documents, or a JSONL file with one document per line")
     format: Literal["auto", "folder", "jsonl"] = Field("auto", description="auto: a file is JSONL, a folder is a folder")

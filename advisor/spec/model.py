@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from advisor.spec.base import Strict
 from advisor.spec.corpus import CorpusSpec
+from advisor.spec.policy import DecisionSpec, PricingSpec
 from advisor.spec.serving import ServingSpec
 
 __all__ = [
@@ -29,12 +31,6 @@ DEFAULT_METRIC: dict[str, str] = {
     "extraction": "exact_match",
     "generation": "token_f1",
 }
-
-
-class Strict(BaseModel):
-    """Base for every spec block: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SplitSpec(Strict):
@@ -103,9 +99,6 @@ class ArmSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description="unique arm name")
     strategy: str = Field(description="registered strategy, e.g. prompting")
     config: dict[str, Any] = Field(default_factory=dict, description="strategy-specific settings")
-
-
-from advisor.spec.policy import DecisionSpec, PricingSpec  # noqa: E402  (policy builds on Strict)
 
 
 class TaskSpec(Strict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from advisor.spec.model import Strict
+from advisor.spec.base import Strict
 
 __all__ = ["PricingSpec", "DecisionSpec", "WeightsSpec", "DEFAULT_HOURLY_USD"]
 

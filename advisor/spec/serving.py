@@ -8,15 +8,15 @@ Everything here has a default, so a task that names `backend: vllm` (or is run w
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from advisor.spec.base import Strict
 
 __all__ = ["ServingSpec"]
 
 
-class ServingSpec(BaseModel):
+class ServingSpec(Strict):
     """Settings of the HTTP backends (`vllm`, `openai`); ignored by in-process backends."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)  # like every spec block
 
     python: str | None = Field(
         None, description="python executable of the virtualenv that has vLLM; default $ADVISOR_VLLM_PYTHON, "
