@@ -4,8 +4,8 @@
 """
 
 from advisor.errors import DataError, ProvisioningError, SpecError, UserError
-from advisor.record import ArmResult, RunRecord, read_record
-from advisor.runner import RunOptions, run_task
+from advisor.evaluation.record import ArmResult, RunRecord, read_record
+from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import TaskSpec, load_task
 
 __version__ = "0.1.0"

@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from advisor.data import load_splits
+    from advisor.spec.data import load_splits
     from advisor.spec import load_task
 
     task = load_task(args.task)
@@ -104,7 +104,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from advisor.progress import RichReporter
-    from advisor.runner import RunOptions, run_task
+    from advisor.evaluation.runner import RunOptions, run_task
     from advisor.spec import load_task
 
     task = load_task(args.task)
@@ -138,7 +138,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from advisor.record import read_record
+    from advisor.evaluation.record import read_record
 
     record, run_dir = read_record(args.run)
     text = registry.renderers.get(args.format)(record, run_dir, _console())
@@ -154,7 +154,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from advisor.gate import GateOptions, compare_runs, to_junit, to_markdown
+    from advisor.decision.gate import GateOptions, compare_runs, to_junit, to_markdown
 
     if not 0 < args.alpha < 0.5:
         raise UserError(f"--alpha must be between 0 and 0.5, got {args.alpha}")
@@ -179,7 +179,7 @@ def _dry_run(task, arms, args, err) -> int:
     from rich.table import Table
 
     from advisor import fmt
-    from advisor.dryrun import estimate_run
+    from advisor.evaluation.dryrun import estimate_run
     from advisor.progress import RichReporter
 
     if args.resume:
@@ -209,7 +209,7 @@ def _dry_run(task, arms, args, err) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from advisor.models import KNOWN_MODELS, cache_root, list_models, resolve_model
+    from advisor.artifacts.models import KNOWN_MODELS, cache_root, list_models, resolve_model
 
     out = _console()
     if args.models_command == "list":

@@ -89,4 +89,4 @@ renderers.register("json", "reports.jsonout:render_json")
 renderers.register("md", "reports.documents:render_markdown")
 renderers.register("html", "reports.documents:render_html")
 for _metric in ("accuracy", "macro_f1", "exact_match", "token_f1", "contains_answer"):
-    metrics.register(_metric, f"advisor.scoring:{_metric.upper()}")
+    metrics.register(_metric, f"advisor.evaluation.scoring:{_metric.upper()}")

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 def examples(n: int):
     from transformers import AutoTokenizer
 
-    from advisor.data import load_splits
-    from advisor.models import resolve_model
+    from advisor.spec.data import load_splits
+    from advisor.artifacts.models import resolve_model
     from advisor.spec import load_task
     from strategies.lora.data import encode
     from strategies.prompting.arm import PromptingConfig, PromptingStrategy

@@ -23,8 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from advisor.index import IndexParams, build_faiss  # noqa: E402
-from advisor.stats import percentiles  # noqa: E402
+from advisor.retrieval.index import IndexParams, build_faiss  # noqa: E402
+from advisor.decision.stats import percentiles  # noqa: E402
 
 
 def clustered(n: int, dims: int, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
@@ -46,8 +46,8 @@ def single_query_ms(index, queries: np.ndarray, k: int = 10) -> tuple[dict[str, 
 
 
 def embedding_throughput(threads: int) -> str:
-    from advisor.corpus import chunk_documents, read_corpus
-    from advisor.embed import load_embedder
+    from advisor.retrieval.corpus import chunk_documents, read_corpus
+    from advisor.retrieval.embed import load_embedder
 
     emb = load_embedder("all-minilm-l6-v2", threads=threads)
     docs, _ = read_corpus(ROOT / "benchmarks" / "debian_faq" / "corpus")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from advisor.backends.base import GenerateRequest, Generation
 from advisor.spec.model import GenerationSpec, ModelSpec, TaskSpec
-from advisor.stats import percentiles
+from advisor.decision.stats import percentiles
 
 DATA = Path(__file__).resolve().parent / "sms_spam" / "data" / "sms_spam.jsonl"
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from advisor.record import ArmResult, RunRecord, SampleRow, group_by_arm, read_samples
+from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, group_by_arm, read_samples
 
 __all__ = ["ReportData", "gather"]
 
@@ -61,7 +61,7 @@ def gather(record: RunRecord, run_dir: Path | None) -> ReportData:
     data = ReportData(record=record, run_dir=run_dir, rows=rows, rec=record.recommendation)
     if (record.recommendation is None or "error" in record.recommendation) and rows \
             and any(a.status == "ok" for a in record.arms):
-        from advisor.decision import recommend
+        from advisor.decision.engine import recommend
 
         data.rec = recommend(record, [r for rs in rows.values() for r in rs])
         data.rec_source = "computed from samples.jsonl at report time (run.json holds none)"

@@ -6,7 +6,7 @@ import re
 from html import escape
 from pathlib import Path
 
-from advisor.record import RunRecord
+from advisor.evaluation.record import RunRecord
 from reports.data import gather
 from reports.document import Block, build_document
 

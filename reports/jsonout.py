@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from advisor.record import RunRecord
+from advisor.evaluation.record import RunRecord
 
 __all__ = ["render_json"]
 

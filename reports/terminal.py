@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from advisor import fmt
-from advisor.record import RunRecord
+from advisor.evaluation.record import RunRecord
 from reports.data import ReportData, gather
 
 __all__ = ["render_terminal", "arm_table", "recommendation_panel"]

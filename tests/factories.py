@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from advisor.record import ArmResult, RunRecord, SampleRow, append_samples, write_record
+from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, append_samples, write_record
 
 LABELS = ["ham", "spam"]
 

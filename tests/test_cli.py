@@ -87,7 +87,7 @@ def test_models_list(tmp_path: Path) -> None:
 
 
 def test_import_advisor_is_light() -> None:
-    code = ("import sys, advisor, advisor.cli, advisor.runner; "
+    code = ("import sys, advisor, advisor.cli, advisor.evaluation.runner; "
             "heavy = [m for m in ('torch', 'transformers', 'faiss', 'vllm', 'sklearn') if m in sys.modules]; "
             "print(heavy)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from advisor import registry
-from advisor.dryrun import estimate_run
-from advisor.record import read_samples
-from advisor.runner import RunOptions, run_task
+from advisor.evaluation.dryrun import estimate_run
+from advisor.evaluation.record import read_samples
+from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import load_task
-from advisor.strategy import ESTIMATE_KEYS
+from advisor.evaluation.strategy import ESTIMATE_KEYS
 from reports.documents import render_html
 from tests.conftest import make_task, spam_rows
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from advisor.corpus import Document, chunk_documents, corpus_hash, html_to_text, read_corpus
+from advisor.retrieval.corpus import Document, chunk_documents, corpus_hash, html_to_text, read_corpus
 from advisor.errors import DataError
 
 

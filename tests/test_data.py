@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from advisor.data import load_splits
+from advisor.spec.data import load_splits
 from advisor.errors import DataError
 from advisor.spec import load_task
 from tests.conftest import TASK_YAML, make_task, spam_rows, write_rows

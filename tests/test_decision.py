@@ -8,10 +8,10 @@ import random
 import numpy as np
 import pytest
 
-from advisor.cost import arm_cost, break_even, builds_in_horizon
-from advisor.decision import recommend
-from advisor.scoring import ACCURACY, MACRO_F1, TOKEN_F1
-from advisor.significance import _macro_f1_fn, metric_ci, pair_test
+from advisor.decision.cost import arm_cost, break_even, builds_in_horizon
+from advisor.decision.engine import recommend
+from advisor.evaluation.scoring import ACCURACY, MACRO_F1, TOKEN_F1
+from advisor.decision.significance import _macro_f1_fn, metric_ci, pair_test
 from advisor.spec.policy import DecisionSpec, PricingSpec
 from tests.factories import arm_rows, make_run
 

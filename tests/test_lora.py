@@ -12,10 +12,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from advisor.backends.base import ChoiceRequest  # noqa: E402
-from advisor.data import Sample, Splits  # noqa: E402
+from advisor.spec.data import Sample, Splits  # noqa: E402
 from advisor.errors import SpecError  # noqa: E402
 from advisor.spec import load_task  # noqa: E402
-from advisor.strategy import PrepareContext  # noqa: E402
+from advisor.evaluation.strategy import PrepareContext  # noqa: E402
 from strategies.lora.config import LoraArmConfig  # noqa: E402
 from strategies.lora.data import IGNORE, collate, encode  # noqa: E402
 from strategies.lora.risks import leakage, overfitting  # noqa: E402
@@ -226,7 +226,7 @@ def test_cli_exit_code_2_for_qlora_on_cpu(tmp_path: Path, tiny_lm: Path, capsys)
 
 
 def _ctx(task, tmp_path: Path, backend=None) -> PrepareContext:
-    from advisor.data import load_splits
+    from advisor.spec.data import load_splits
 
     return PrepareContext(spec=task.spec, splits=load_splits(task.spec), arm_name="tuned", seed=task.spec.seed,
                           cache_dir=tmp_path / "artifacts", run_dir=None, backend=backend)
@@ -257,8 +257,8 @@ def test_adapter_cache_hit_and_misses(tmp_path: Path, tiny_lm: Path) -> None:
 
 
 def test_run_records_curves_costs_and_risks(tmp_path: Path, tiny_lm: Path) -> None:
-    from advisor.data import load_splits
-    from advisor.runner import RunOptions, run_task
+    from advisor.spec.data import load_splits
+    from advisor.evaluation.runner import RunOptions, run_task
 
     rows = [{"id": s.id, "text": s.input, "label": s.target} for s in toy_samples(60)]
     rows[-1].update(text=rows[0]["text"], label=rows[0]["label"])  # a planted duplicate

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from advisor import models
+from advisor.artifacts import models
 from advisor.errors import ProvisioningError
-from advisor.models import PackagedModel, resolve_model
+from advisor.artifacts.models import PackagedModel, resolve_model
 
 
 def test_local_folder_and_unknown_name(tmp_path: Path) -> None:

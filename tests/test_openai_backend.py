@@ -10,7 +10,7 @@ import pytest
 
 from advisor.backends.http import HttpClient, HttpError, free_port
 from advisor.errors import UserError
-from advisor.runner import RunOptions, run_task
+from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import load_task
 from tests.conftest import make_task, spam_rows
 from tests.fake_vllm.vllm.entrypoints.openai.api_server import serve

@@ -6,11 +6,11 @@ from collections import Counter
 
 import pytest
 
-from advisor.answers import extract_answer, match_label
+from advisor.prompting.answers import extract_answer, match_label
 from advisor.backends.fake import FakeBackend
-from advisor.data import Sample
-from advisor.prompts import PromptParts, fit_prompts
-from advisor.scoring import exact_match, score, token_f1
+from advisor.spec.data import Sample
+from advisor.prompting.prompts import PromptParts, fit_prompts
+from advisor.evaluation.scoring import exact_match, score, token_f1
 from advisor.spec.model import ModelSpec
 from strategies.prompting.arm import pick_demonstrations
 

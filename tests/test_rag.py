@@ -10,16 +10,16 @@ import pytest
 
 from advisor.backends.fake import FakeBackend
 from advisor.cli import main
-from advisor.data import Sample
-from advisor.embed import HashEmbedder
+from advisor.spec.data import Sample
+from advisor.retrieval.embed import HashEmbedder
 from advisor.errors import SpecError
-from advisor.index import IndexParams, cached_index
-from advisor.retrieval import Retriever, mmr, mrr, recall_at_k
-from advisor.runner import RunOptions, run_task
-from advisor.scoring import contains_answer, score
+from advisor.retrieval.index import IndexParams, cached_index
+from advisor.retrieval.retrieve import Retriever, mmr, mrr, recall_at_k
+from advisor.evaluation.runner import RunOptions, run_task
+from advisor.evaluation.scoring import contains_answer, score
 from advisor.spec import load_task
 from advisor.spec.model import ModelSpec
-from advisor.strategy import PrepareContext
+from advisor.evaluation.strategy import PrepareContext
 from strategies.rag.arm import RagConfig, RagStrategy, pack_passages
 from tests.conftest import make_task
 
@@ -100,7 +100,7 @@ def test_rag_run_records_index_retrieval_and_reuses_the_cache(tmp_path: Path) ->
 def _prepare(tmp_path: Path, **config) -> RagStrategy:
     path = _task(tmp_path)
     task = load_task(path)
-    from advisor.data import load_splits
+    from advisor.spec.data import load_splits
 
     strategy = RagStrategy(RagConfig(embedder="hash", **config), task.spec)
     strategy.info = strategy.prepare(PrepareContext(task.spec, load_splits(task.spec), "rag", 0, tmp_path / "cache",
@@ -118,7 +118,7 @@ def test_cache_key_follows_chunking_embedder_and_index(tmp_path: Path) -> None:
             _prepare(tmp_path, index="hnsw").info["index"]["key"]}
     assert len(keys) == 5
     other = RagStrategy(RagConfig(embedder="hash-64"), load_task(tmp_path / "task.yaml").spec)
-    from advisor.data import load_splits
+    from advisor.spec.data import load_splits
 
     info = other.prepare(PrepareContext(other.spec, load_splits(other.spec), "rag", 0, tmp_path / "cache", None, None))
     assert info["index"]["key"] not in keys and info["index"]["dims"] == 64
@@ -182,7 +182,7 @@ def test_contains_answer_metric_drives_correctness() -> None:
 def test_estimate_counts_prompts_without_embedding(tmp_path: Path) -> None:
     path = _task(tmp_path)
     task = load_task(path)
-    from advisor.data import load_splits
+    from advisor.spec.data import load_splits
 
     splits = load_splits(task.spec)
     strategy = RagStrategy(RagConfig(embedder="hash", top_k=3, chunk_tokens=20), task.spec)

@@ -11,8 +11,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from advisor.decision import recommend
-from advisor.gate import GateOptions, compare_runs, to_junit
+from advisor.decision.engine import recommend
+from advisor.decision.gate import GateOptions, compare_runs, to_junit
 from reports.documents import render_html, render_markdown
 from tests.conftest import ROOT, TASK_YAML, make_task
 from tests.factories import make_run, write_run
@@ -40,7 +40,7 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 def test_markdown_report_matches_golden_file(tmp_path: Path) -> None:
     run = _run(tmp_path, "run", _arms(), pricing={"queries_per_month": 50_000})
-    from advisor.record import read_record
+    from advisor.evaluation.record import read_record
 
     text = render_markdown(*read_record(run))
     if os.environ.get("ADVISOR_UPDATE_GOLDEN"):
@@ -50,7 +50,7 @@ def test_markdown_report_matches_golden_file(tmp_path: Path) -> None:
 
 
 def test_html_report_is_self_contained_with_plots(tmp_path: Path) -> None:
-    from advisor.record import read_record
+    from advisor.evaluation.record import read_record
 
     record, run_dir = read_record(_run(tmp_path, "run", _arms()))
     record.arms[2].prepare["training"] = {"curves": {"train": [[1, 2.0], [2, 1.5], [3, 1.2]],
@@ -114,7 +114,7 @@ def test_run_records_a_recommendation_and_writes_the_html_report(task_dir: Path)
     task = make_task(task_dir, TASK_YAML + "pricing:\n  queries_per_month: 5000\ndecision:\n  max_p95_latency_ms: 60000\n")
     proc = cli("run", str(task), "--out", str(task_dir / "run"), "--limit", "12")
     assert proc.returncode == 0, proc.stderr
-    from advisor.record import read_record
+    from advisor.evaluation.record import read_record
 
     record, _ = read_record(task_dir / "run")
     rec = record.recommendation
@@ -141,7 +141,7 @@ def test_dry_run_estimates_without_running(task_dir: Path) -> None:
 
 
 def test_dry_run_counts_real_tokens(task_dir: Path) -> None:
-    from advisor.dryrun import estimate_run
+    from advisor.evaluation.dryrun import estimate_run
     from advisor.spec import load_task
 
     est = estimate_run(load_task(make_task(task_dir, TASK_YAML)))

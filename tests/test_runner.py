@@ -9,10 +9,10 @@ import pytest
 
 from advisor import registry
 from advisor.errors import UserError
-from advisor.record import read_record, read_samples
-from advisor.runner import RunOptions, run_task
+from advisor.evaluation.record import read_record, read_samples
+from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import load_task
-from advisor.strategy import OneOffCost
+from advisor.evaluation.strategy import OneOffCost
 from strategies.prompting.arm import PromptingStrategy
 from tests.conftest import TASK_YAML, make_task, spam_rows
 

@@ -1,4 +1,4 @@
-"""Tests for advisor.stats: reference values from statsmodels/numpy, published and hand-worked examples."""
+"""Tests for advisor.decision.stats: reference values from statsmodels/numpy, published and hand-worked examples."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from advisor import stats as S
-from advisor.stats import (
+from advisor.decision import stats as S
+from advisor.decision.stats import (
     bootstrap_interval,
     mcnemar_exact,
     min_detectable_effect,

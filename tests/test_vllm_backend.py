@@ -17,7 +17,7 @@ import pytest
 from advisor.backends.base import ChoiceRequest, GenerateRequest
 from advisor.backends.chat_tokens import ChatTokenizer
 from advisor.errors import UserError
-from advisor.runner import RunOptions, run_task
+from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import load_task
 from advisor.spec.model import TaskSpec
 from tests.conftest import ROOT, make_task, spam_rows, tiny_chat

@@ -65,7 +65,7 @@ class OpenAIBackend:
     @staticmethod
     def _tokenizer(name: str):
         """A local chat tokenizer for counting prompt tokens when one is known, else None."""
-        from advisor.models import KNOWN_MODELS, resolve_model
+        from advisor.artifacts.models import KNOWN_MODELS, resolve_model
 
         if name in KNOWN_MODELS or Path(name).expanduser().is_dir():
             from advisor.backends.chat_tokens import ChatTokenizer

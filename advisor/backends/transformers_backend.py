@@ -26,7 +26,7 @@ from advisor.backends.base import (
     BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
 )
 from advisor.backends.chat_tokens import ChatTokenizer
-from advisor.models import resolve_model
+from advisor.artifacts.models import resolve_model
 from advisor.spec.model import GenerationSpec, ModelSpec
 
 __all__ = ["TransformersBackend", "common_prefix_length"]

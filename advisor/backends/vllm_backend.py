@@ -32,7 +32,7 @@ from advisor.backends.chat_tokens import ChatTokenizer
 from advisor.backends.http import HttpClient, HttpError
 from advisor.backends.vllm_server import VllmServer, default_python, log_tail
 from advisor.errors import UserError
-from advisor.models import resolve_model
+from advisor.artifacts.models import resolve_model
 from advisor.spec.model import GenerationSpec, ModelSpec, TaskSpec
 from advisor.spec.serving import ServingSpec
 

@@ -121,7 +121,7 @@ def load_task(path: str | Path) -> LoadedTask:
     if spec.corpus is not None and not spec.corpus.path.exists():
         raise SpecError(path, lines.line_of(("corpus", "path")), "corpus.path", f"corpus not found: {spec.corpus.path}")
     if spec.corpus is not None:
-        from advisor.corpus import TEXT_SUFFIXES, has_documents
+        from advisor.retrieval.corpus import TEXT_SUFFIXES, has_documents
 
         if not has_documents(spec.corpus.path):
             raise SpecError(path, lines.line_of(("corpus", "path")), "corpus.path",

@@ -25,8 +25,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from advisor.corpus import html_to_text  # noqa: E402
-from advisor.scoring import normalize_answer  # noqa: E402
+from advisor.retrieval.corpus import html_to_text  # noqa: E402
+from advisor.evaluation.scoring import normalize_answer  # noqa: E402
 
 CHAPTERS = ["basic-defs", "getting-debian", "choosing", "compatibility", "software", "ftparchives", "pkg-basics",
             "pkgtools", "uptodate", "kernel", "customizing", "support", "contributing", "redistributing",

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from advisor.backends.base import Backend
-from advisor.data import Sample
+from advisor.spec.data import Sample
 from advisor.errors import UserError
-from advisor.models import resolve_model
+from advisor.artifacts.models import resolve_model
 from advisor.spec.model import TaskSpec
-from advisor.strategy import OneOffCost, PrepareContext, Prediction
+from advisor.evaluation.strategy import OneOffCost, PrepareContext, Prediction
 from strategies.lora import cache
 from strategies.lora.config import TRAINING_FIELDS, LoraArmConfig
 from strategies.lora.data import data_hash, encode

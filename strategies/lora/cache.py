@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from advisor.filelock import file_lock
+from advisor.artifacts.filelock import file_lock
 
 __all__ = ["FORMAT", "adapter_key", "lookup", "building", "write_meta", "META_FILE"]
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from advisor.prompts import InputTemplate
+from advisor.prompting.prompts import InputTemplate
 
 __all__ = ["LoraArmConfig", "ResolvedTraining", "resolve_defaults", "TRAINING_FIELDS"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from advisor.backends.base import Message
-from advisor.data import Sample
+from advisor.spec.data import Sample
 
 __all__ = ["Example", "encode", "end_of_turn_id", "bucket_batches", "collate", "data_hash", "IGNORE"]
 

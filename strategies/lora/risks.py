@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.backends.base import Backend, ChoiceRequest
-from advisor.data import Sample
+from advisor.spec.data import Sample
 
 __all__ = ["overfitting", "leakage", "forgetting_probe", "load_probe", "PROBE_FILE"]
 

@@ -17,13 +17,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from advisor.answers import extract_answer, match_label
+from advisor.prompting.answers import extract_answer, match_label
 from advisor.backends.base import Backend, ChoiceRequest, GenerateRequest
-from advisor.data import Sample
+from advisor.spec.data import Sample
 from advisor.errors import UserError
-from advisor.prompts import InputTemplate, PromptParts, fit_prompts
+from advisor.prompting.prompts import InputTemplate, PromptParts, fit_prompts
 from advisor.spec.model import TaskSpec
-from advisor.strategy import PrepareContext, Prediction
+from advisor.evaluation.strategy import PrepareContext, Prediction
 
 __all__ = ["PromptingConfig", "PromptingStrategy", "pick_demonstrations", "CONTENT_FREE"]
 

@@ -14,17 +14,17 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from advisor.answers import extract_answer, match_label
+from advisor.prompting.answers import extract_answer, match_label
 from advisor.backends.base import Backend, GenerateRequest, Message
-from advisor.corpus import chunk_documents, corpus_hash, read_corpus
-from advisor.data import Sample
+from advisor.retrieval.corpus import chunk_documents, corpus_hash, read_corpus
+from advisor.spec.data import Sample
 from advisor.errors import UserError
-from advisor.index import cached_index
-from advisor.record import SampleRow
-from advisor.retrieval import Retriever, first_gold_rank
-from advisor.scoring import normalize_answer
+from advisor.retrieval.index import cached_index
+from advisor.evaluation.record import SampleRow
+from advisor.retrieval.retrieve import Retriever, first_gold_rank
+from advisor.evaluation.scoring import normalize_answer
 from advisor.spec.model import TaskSpec
-from advisor.strategy import PrepareContext, Prediction
+from advisor.evaluation.strategy import PrepareContext, Prediction
 
 from strategies.rag.common import EmbeddingSettings, embedder_for, index_params, index_report, latency_summary
 

@@ -6,11 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from advisor.embed import Embedder, load_embedder
-from advisor.index import IndexParams, VectorIndex
-from advisor.models import DEFAULT_EMBEDDER
-from advisor.stats import percentiles
-from advisor.strategy import OneOffCost
+from advisor.retrieval.embed import Embedder, load_embedder
+from advisor.retrieval.index import IndexParams, VectorIndex
+from advisor.artifacts.models import DEFAULT_EMBEDDER
+from advisor.decision.stats import percentiles
+from advisor.evaluation.strategy import OneOffCost
 
 __all__ = ["EmbeddingSettings", "index_params", "index_report", "latency_summary", "RETRIEVAL_HOW"]
 

@@ -18,13 +18,13 @@ from typing import Any
 from pydantic import Field
 
 from advisor.backends.base import Backend
-from advisor.data import Sample
-from advisor.index import cached_index
-from advisor.prompts import PromptParts
-from advisor.record import SampleRow
-from advisor.retrieval import Retriever
+from advisor.spec.data import Sample
+from advisor.retrieval.index import cached_index
+from advisor.prompting.prompts import PromptParts
+from advisor.evaluation.record import SampleRow
+from advisor.retrieval.retrieve import Retriever
 from advisor.spec.model import TaskSpec
-from advisor.strategy import PrepareContext, Prediction
+from advisor.evaluation.strategy import PrepareContext, Prediction
 
 from strategies.prompting.arm import PromptingConfig, PromptingStrategy
 from strategies.rag.common import EmbeddingSettings, embedder_for, index_params, index_report, latency_summary

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from advisor.backends.base import ChoiceRequest  # noqa: E402
-from advisor.data import Sample  # noqa: E402
+from advisor.spec.data import Sample  # noqa: E402
 from tests.test_lora import _messages, _train, tiny_lm, tok, toy_samples  # noqa: E402,F401
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from advisor.data import load_splits
-from advisor.record import read_samples
-from advisor.runner import RunOptions, run_task
+from advisor.spec.data import load_splits
+from advisor.evaluation.record import read_samples
+from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import load_task
 from strategies.lora.risks import leakage
 from tests.conftest import ROOT
@@ -21,7 +21,7 @@ LIMIT = 48
 
 def test_lora_beats_zero_shot_on_held_out_templates(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ADVISOR_CACHE_DIR", str(tmp_path / "cache"))  # train for real, not from the shared cache
-    from advisor import models
+    from advisor.artifacts import models
 
     monkeypatch.setattr(models, "cache_root", lambda: Path.home() / ".cache" / "advisor")  # but reuse the model
     task = load_task(DEMO)  # the demo's lora arm as shipped: 30 steps of 8 (~2 min on 2 threads)

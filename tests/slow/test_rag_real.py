@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from advisor.data import load_splits
-from advisor.runner import RunOptions, run_task
+from advisor.spec.data import load_splits
+from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import load_task
-from advisor.strategy import PrepareContext
+from advisor.evaluation.strategy import PrepareContext
 from strategies.rag.arm import RagStrategy
 from tests.conftest import ROOT
 
@@ -33,7 +33,7 @@ def test_rag_retrieves_the_answers_and_beats_closed_book(tmp_path: Path) -> None
 
     # A later run with the same embedder, chunking and corpus reuses the index and its build cost.
     strategy = RagStrategy(task.arm_configs["rag"], task.spec)
-    from advisor.models import cache_root
+    from advisor.artifacts.models import cache_root
 
     info = strategy.prepare(PrepareContext(task.spec, load_splits(task.spec), "rag", 0, cache_root() / "artifacts",
                                            None, None))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from advisor.backends.base import ChoiceRequest
-from advisor.models import resolve_model
-from advisor.runner import RunOptions, run_task
+from advisor.artifacts.models import resolve_model
+from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import load_task
 from tests.conftest import ROOT
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from advisor.backends.base import ChoiceRequest, GenerateRequest
-from advisor.models import resolve_model
+from advisor.artifacts.models import resolve_model
 from advisor.spec import load_task
 from advisor.spec.model import ModelSpec, TaskSpec
 from strategies.prompting.arm import PromptingConfig, PromptingStrategy
@@ -81,8 +81,8 @@ def backends(demo):
 
 def _prompts(demo, arm: str) -> list[list[dict]]:
     spec = demo.spec
-    from advisor.data import load_splits
-    from advisor.strategy import PrepareContext
+    from advisor.spec.data import load_splits
+    from advisor.evaluation.strategy import PrepareContext
 
     splits = load_splits(spec)
     config: PromptingConfig = demo.arm_configs[arm]

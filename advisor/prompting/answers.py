@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from advisor.scoring import normalize_answer
+from advisor.evaluation.scoring import normalize_answer
 
 __all__ = ["match_label", "extract_answer"]
 

@@ -17,12 +17,12 @@ from typing import Any
 
 from advisor import registry
 from advisor.backends.base import Backend, ChoiceRequest, GenerateRequest
-from advisor.data import load_splits
+from advisor.spec.data import load_splits
 from advisor.errors import UserError
-from advisor.models import cache_root
+from advisor.artifacts.models import cache_root
 from advisor.progress import NullReporter, Reporter
 from advisor.spec.load import LoadedTask
-from advisor.strategy import PrepareContext
+from advisor.evaluation.strategy import PrepareContext
 
 __all__ = ["calibrate", "estimate_run"]
 
@@ -64,7 +64,7 @@ def calibrate(backend: Backend, batch: int, seed: int = 0) -> dict[str, Any]:
 def estimate_run(task: LoadedTask, arms: list[str] | None = None, limit: int | None = None,
                  backend_name: str | None = None, reporter: Reporter | None = None) -> dict[str, Any]:
     """Per-arm estimates and the calibration they rest on."""
-    from advisor.runner import make_backend
+    from advisor.evaluation.runner import make_backend
 
     reporter = reporter or NullReporter()
     spec = task.spec

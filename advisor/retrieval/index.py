@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from advisor.filelock import file_lock
+from advisor.artifacts.filelock import file_lock
 
 __all__ = ["IndexParams", "VectorIndex", "cache_key", "cached_index", "build_faiss"]
 

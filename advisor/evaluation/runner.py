@@ -19,16 +19,16 @@ from typing import Any
 
 from advisor import registry
 from advisor.backends.base import Backend
-from advisor.data import Sample, load_splits
+from advisor.spec.data import Sample, load_splits
 from advisor.environment import capture_environment
 from advisor.errors import UserError
-from advisor.models import cache_root
+from advisor.artifacts.models import cache_root
 from advisor.progress import NullReporter, Reporter
-from advisor.record import ArmResult, RunRecord, SampleRow, append_samples, read_record, read_samples, write_record
-from advisor.scoring import score
+from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, append_samples, read_record, read_samples, write_record
+from advisor.evaluation.scoring import score
 from advisor.spec.load import LoadedTask
-from advisor.strategy import PrepareContext, Prediction
-from advisor.summary import summarize_rows
+from advisor.evaluation.strategy import PrepareContext, Prediction
+from advisor.evaluation.summary import summarize_rows
 
 __all__ = ["RunOptions", "run_task", "make_backend"]
 
@@ -132,7 +132,7 @@ def _task_info(task: LoadedTask) -> dict[str, Any]:
 
 def _decide(record: RunRecord, run_dir: Path, spec, reporter: Reporter) -> dict[str, Any] | None:
     """The recommendation over the finished arms; a failure here never loses the measurements."""
-    from advisor.decision import defaults_used, recommend
+    from advisor.decision.engine import defaults_used, recommend
 
     if not any(a.status == "ok" for a in record.arms):
         return None

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from advisor.record import SampleRow
-from advisor.scoring import METRICS, score
+from advisor.evaluation.record import SampleRow
+from advisor.evaluation.scoring import METRICS, score
 from advisor.spec.model import TaskSpec
-from advisor.stats import percentiles
+from advisor.decision.stats import percentiles
 
 __all__ = ["summarize_rows", "LATENCY_HOW"]
 

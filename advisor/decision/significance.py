@@ -17,9 +17,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from advisor import stats
-from advisor.record import SampleRow
-from advisor.scoring import Metric
+from advisor.decision import stats
+from advisor.evaluation.record import SampleRow
+from advisor.evaluation.scoring import Metric
 
 __all__ = ["MetricCI", "PairTest", "metric_ci", "pair_test", "item_values"]
 

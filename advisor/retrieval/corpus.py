@@ -149,7 +149,7 @@ def read_corpus(path: Path, fmt: str = "auto", id_field: str = "id", text_field:
     if not path.exists():
         raise DataError(path, None, "corpus not found")
     if fmt == "jsonl" or (fmt == "auto" and path.is_file()):
-        from advisor.data import read_rows
+        from advisor.spec.data import read_rows
 
         seen: dict[str, int] = {}
         for lineno, row in read_rows(path, "jsonl"):

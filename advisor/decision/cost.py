@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from advisor import fmt
-from advisor.record import ArmResult
+from advisor.evaluation.record import ArmResult
 from advisor.spec.policy import DecisionSpec, PricingSpec
 
 __all__ = ["ArmCost", "OneOff", "arm_cost", "break_even", "API_BACKENDS", "builds_in_horizon"]

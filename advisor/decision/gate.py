@@ -18,8 +18,8 @@ import numpy as np
 
 from advisor import fmt
 from advisor.errors import UserError
-from advisor.record import RunRecord, SampleRow, group_by_arm, read_record, read_samples
-from advisor.significance import item_values, pair_test
+from advisor.evaluation.record import RunRecord, SampleRow, group_by_arm, read_record, read_samples
+from advisor.decision.significance import item_values, pair_test
 
 __all__ = ["GateOptions", "ArmCheck", "Comparison", "compare_runs", "to_junit", "to_markdown"]
 

@@ -19,8 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from advisor.embed import Embedder
-from advisor.index import VectorIndex
+from advisor.retrieval.embed import Embedder
+from advisor.retrieval.index import VectorIndex
 
 __all__ = ["Hit", "Retrieved", "Retriever", "mmr", "recall_at_k", "mrr", "first_gold_rank"]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from advisor.errors import ProvisioningError
-from advisor.filelock import file_lock
+from advisor.artifacts.filelock import file_lock
 
 __all__ = ["PackagedModel", "ResolvedModel", "KNOWN_MODELS", "cache_root", "resolve_model", "list_models",
            "DEFAULT_EMBEDDER"]

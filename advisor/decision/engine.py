@@ -21,10 +21,10 @@ from itertools import combinations
 from typing import Any, Sequence
 
 from advisor import fmt
-from advisor.cost import ArmCost, arm_cost, break_even
-from advisor.record import ArmResult, RunRecord, SampleRow, group_by_arm
-from advisor.scoring import METRICS, Metric
-from advisor.significance import PairTest, metric_ci, pair_test
+from advisor.decision.cost import ArmCost, arm_cost, break_even
+from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, group_by_arm
+from advisor.evaluation.scoring import METRICS, Metric
+from advisor.decision.significance import PairTest, metric_ci, pair_test
 from advisor.spec.policy import DecisionSpec, PricingSpec
 
 __all__ = ["recommend", "defaults_used", "exchange_rates", "RECOMMENDATION_VERSION", "DECADES"]

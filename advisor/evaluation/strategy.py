@@ -15,7 +15,7 @@ from typing import Any, Callable, ClassVar, Literal, Protocol
 from pydantic import BaseModel
 
 from advisor.backends.base import Backend
-from advisor.data import Sample, Splits
+from advisor.spec.data import Sample, Splits
 from advisor.spec.model import TaskSpec
 
 __all__ = ["PrepareContext", "Prediction", "Strategy", "OneOffCost", "ESTIMATE_KEYS"]
