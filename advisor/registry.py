@@ -90,3 +90,5 @@ renderers.register("md", "reports.documents:render_markdown")
 renderers.register("html", "reports.documents:render_html")
 for _metric in ("accuracy", "macro_f1", "exact_match", "token_f1", "contains_answer"):
     metrics.register(_metric, f"advisor.evaluation.scoring:{_metric.upper()}")
+metrics.register("rouge_l", "advisor.evaluation.longform:ROUGE_L")
+metrics.register("semantic_similarity", "advisor.evaluation.longform:SEMANTIC_SIMILARITY")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.errors import UserError
+from advisor.evaluation.quality import AnswerQuality
 
 __all__ = ["SCHEMA_VERSION", "ArmResult", "RunRecord", "SampleRow", "write_record", "read_record", "append_samples",
            "read_samples", "group_by_arm"]
@@ -68,6 +69,7 @@ class ArmResult(_Model):
     details: dict[str, Any] = Field(default_factory=dict)  # the strategy's `finish` hook: retrieval, curves, risks
     errors: list[str] = Field(default_factory=list)
     sample_errors: int = 0
+    quality: AnswerQuality | None = None  # degenerate answers, groundedness, gold-passage support
     started: str | None = None
     wall_s: float | None = None
 

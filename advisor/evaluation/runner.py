@@ -25,6 +25,7 @@ from advisor.errors import UserError
 from advisor.artifacts.models import cache_root
 from advisor.progress import NullReporter, Reporter
 from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, append_samples, read_record, read_samples, write_record
+from advisor.evaluation.quality import row_checks
 from advisor.evaluation.scoring import score
 from advisor.spec.load import LoadedTask
 from advisor.evaluation.strategy import PrepareContext, Prediction
@@ -62,9 +63,17 @@ def _rows(arm: str, samples: list[Sample], preds: list[Prediction], task: Loaded
                   correct=c, score=round(sc, 6), latency_ms=round(p.latency_s * 1000, 3),
                   ttft_ms=None if p.ttft_s is None else round(p.ttft_s * 1000, 3), busy_share_s=share,
                   tpot_ms=None if p.tpot_s is None else round(p.tpot_s * 1000, 3),
-                  prompt_tokens=p.prompt_tokens, completion_tokens=p.completion_tokens, error=p.error, extra=p.extra)
+                  prompt_tokens=p.prompt_tokens, completion_tokens=p.completion_tokens, error=p.error,
+                  extra={**p.extra, **_checks(spec, s, p)})
         for s, p, c, sc in zip(samples, preds, scored.correct, scored.item_scores)
     ]
+
+
+def _checks(spec, sample: Sample, p: Prediction) -> dict[str, Any]:
+    """Degenerate-output and gold-passage checks of one generated answer (advisor.evaluation.quality)."""
+    gold = spec.evaluation.gold_passage_field
+    return row_checks(spec.type, sample.input, p.prediction, p.raw, spec.instructions,
+                      str(sample.fields.get(gold) or "") if gold else None, generated=p.error is None)
 
 
 def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Backend, ctx: PrepareContext,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 __all__ = ["Metric", "ScoreResult", "normalize_answer", "exact_match", "token_f1", "score", "METRICS",
-           "ACCURACY", "MACRO_F1", "EXACT_MATCH", "TOKEN_F1", "CONTAINS_ANSWER", "contains_answer", "NONE_LABEL"]
+           "get_metric", "ACCURACY", "MACRO_F1", "EXACT_MATCH", "TOKEN_F1", "CONTAINS_ANSWER", "contains_answer", "NONE_LABEL"]
 
 NONE_LABEL = "(none)"
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -63,6 +63,9 @@ class Metric:
     description: str
     compute: Callable[[Sequence[str], Sequence[str | None], Sequence[str] | None], float] = field(repr=False)
     decomposable: bool = True
+    # How its interval is computed: "wilson" (proportions), "bootstrap" (means of item values),
+    # "recompute" (bootstrap recomputing the metric); None = derived from proportion/decomposable.
+    ci_method: str | None = None
 
 
 def _accuracy(targets, preds, labels) -> float:
@@ -94,6 +97,7 @@ CONTAINS_ANSWER = Metric("contains_answer", True, True,
                          "share of answers that contain the target's words in order, after normalisation",
                          lambda t, p, _: _mean(contains_answer(a, b) for a, b in zip(p, t)))
 METRICS = {m.name: m for m in (ACCURACY, MACRO_F1, EXACT_MATCH, TOKEN_F1, CONTAINS_ANSWER)}
+_CONTINUOUS = ("rouge_l", "semantic_similarity")
 _BY_TYPE = {
     "classification": ("accuracy", "macro_f1"),
     "qa": ("exact_match", "token_f1"),
@@ -112,18 +116,30 @@ class ScoreResult:
     confusion: dict | None = None
 
 
+def get_metric(name: str) -> Metric:
+    """A metric by name through the registry (built-ins and third-party entry points)."""
+    from advisor import registry
+
+    return registry.metrics.get(name) if name in registry.metrics else METRICS[name]
+
+
 def score(task_type: str, targets: Sequence[str], predictions: Sequence[str | None],
-          labels: Sequence[str] | None = None, primary: str | None = None) -> ScoreResult:
-    """All metrics that fit the task type (plus `primary`), and per-item correctness."""
+          labels: Sequence[str] | None = None, primary: str | None = None, extra: Sequence[str] = ()) -> ScoreResult:
+    """All metrics that fit the task type (plus `primary` and `extra`), and per-item correctness."""
     if len(targets) != len(predictions):
         raise ValueError(f"{len(targets)} targets but {len(predictions)} predictions")
     names = list(_BY_TYPE[task_type])
     if primary and primary not in names:
         names.insert(0, primary)
-    values = {n: METRICS[n].compute(targets, predictions, labels) for n in names} if targets else {}
+    names += [n for n in extra if n not in names]
+    values = {n: get_metric(n).compute(targets, predictions, labels) for n in names} if targets else {}
     if task_type == "classification":
         correct = [p == t for p, t in zip(predictions, targets)]
         item_scores = [float(c) for c in correct]
+    elif primary in _CONTINUOUS:  # a long-answer metric: the item score is its per-item value
+        metric = get_metric(primary)
+        item_scores = [metric.compute([t], [p], labels) for p, t in zip(predictions, targets)]
+        correct = [exact_match(p, t) for p, t in zip(predictions, targets)]
     elif task_type == "generation":
         item_scores = [token_f1(p, t) for p, t in zip(predictions, targets)]
         correct = [exact_match(p, t) for p, t in zip(predictions, targets)]

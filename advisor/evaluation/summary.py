@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from advisor.evaluation.record import SampleRow
-from advisor.evaluation.scoring import METRICS, score
+from advisor.evaluation.quality import summarize_quality
+from advisor.evaluation.scoring import get_metric, score
 from advisor.spec.model import TaskSpec
 from advisor.decision.stats import percentiles
 
@@ -23,7 +24,8 @@ def summarize_rows(rows: list[SampleRow], spec: TaskSpec) -> dict[str, Any]:
     """Fields of ArmResult computed from one arm's rows (errors count as wrong answers)."""
     if not rows:
         return {"n": 0, "metrics": {}, "latency": {}, "throughput": {}, "usage": {}, "sample_errors": 0}
-    result = score(spec.type, [r.target for r in rows], [r.prediction for r in rows], spec.labels, spec.primary_metric)
+    result = score(spec.type, [r.target for r in rows], [r.prediction for r in rows], spec.labels, spec.primary_metric,
+                   spec.evaluation.metrics)
     ok = [r for r in rows if r.error is None]
     latency: dict[str, Any] = {"how": LATENCY_HOW, "n": len(ok)}
     if ok:
@@ -48,10 +50,11 @@ def summarize_rows(rows: list[SampleRow], spec: TaskSpec) -> dict[str, Any]:
         "n": len(rows),
         "metrics": {k: round(v, 6) for k, v in result.metrics.items()},
         "primary_metric": spec.primary_metric,
-        "higher_is_better": {k: METRICS[k].higher_is_better for k in result.metrics},
+        "higher_is_better": {k: get_metric(k).higher_is_better for k in result.metrics},
         "confusion": result.confusion,
         "latency": latency,
         "throughput": throughput,
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
         "sample_errors": len(rows) - len(ok),
+        "quality": summarize_quality([r.extra for r in rows], spec.evaluation.grounded_threshold),
     }

@@ -129,6 +129,10 @@ def load_task(path: str | Path) -> LoadedTask:
     if spec.primary_metric not in registry.metrics:
         raise SpecError(path, lines.line_of(("metric",)), "metric",
                         f"unknown metric {spec.primary_metric!r}; expected one of: {', '.join(registry.metrics.names())}")
+    for i, name in enumerate(spec.evaluation.metrics):
+        if name not in registry.metrics:
+            raise SpecError(path, lines.line_of(("evaluation", "metrics", i)), f"evaluation.metrics[{i}]",
+                            f"unknown metric {name!r}; expected one of: {', '.join(registry.metrics.names())}")
     if spec.backend not in registry.backends:
         raise SpecError(path, lines.line_of(("backend",)), "backend",
                         f"unknown backend {spec.backend!r}; expected one of: {', '.join(registry.backends.names())}")
