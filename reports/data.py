@@ -22,6 +22,7 @@ class ReportData:
     rows: dict[str, list[SampleRow]] = field(default_factory=dict)
     rec: dict[str, Any] | None = None  # the recommendation
     rec_source: str = "run.json"
+    examples: int = 3  # example test items shown (reports.examples)
 
     @property
     def primary(self) -> str:
@@ -56,9 +57,9 @@ class ReportData:
         return {a.name: a.details["risks"] for a in self.arms if isinstance(a.details.get("risks"), dict)}
 
 
-def gather(record: RunRecord, run_dir: Path | None) -> ReportData:
+def gather(record: RunRecord, run_dir: Path | None, examples: int = 3) -> ReportData:
     rows = group_by_arm(read_samples(run_dir)) if run_dir is not None else {}
-    data = ReportData(record=record, run_dir=run_dir, rows=rows, rec=record.recommendation)
+    data = ReportData(record=record, run_dir=run_dir, rows=rows, rec=record.recommendation, examples=examples)
     if (record.recommendation is None or "error" in record.recommendation) and rows \
             and any(a.status == "ok" for a in record.arms):
         from advisor.decision.engine import recommend

@@ -11,6 +11,7 @@ from typing import Any
 
 from advisor import fmt
 from reports.data import ReportData
+from reports.examples import QUALITY_HEADERS, clip, quality_rows, select_examples, top_two
 from reports.plots import all_plots
 
 __all__ = ["Block", "build_document"]
@@ -160,8 +161,41 @@ def _errors(d: ReportData) -> list[Block]:
     return [Block("h2", "Errors and exclusions"), Block("ul", items=items)] if items else []
 
 
+def _answers(d: ReportData) -> list[Block]:
+    rows = quality_rows(d)
+    if not rows:
+        return []
+    how = next((a.quality.how for a in d.arms if a.quality is not None and a.quality.how), "")
+    threshold = next((a.quality.threshold for a in d.arms if a.quality is not None), None)
+    return [Block("h2", "Answer quality"), Block("table", headers=QUALITY_HEADERS, rows=rows),
+            Block("p", "Degenerate: empty, boilerplate only, an echo of the question or instructions, or a repetition "
+                       f"loop. Groundedness / gold support: {how}; supported / ignored at {fmt.pct(threshold)}.")]
+
+
+def _examples(d: ReportData) -> list[Block]:
+    chosen = select_examples(d, d.examples)
+    if not chosen:
+        return []
+    pair = top_two(d)
+    out = [Block("h2", "Examples"), Block("p", f"{len(chosen)} test items where {pair[0]} and {pair[1]} disagree most "
+                                               f"(item score on {d.primary})." if pair else
+                                               f"The first {len(chosen)} test items.")]
+    for ex in chosen:
+        out.append(Block("p", f"**{ex.id}**" + (f" ({ex.why})" if ex.why else "") + f": {clip(ex.input, 400)}"))
+        items = [f"reference: {clip(ex.target, 600)}"]
+        for arm, row in ex.answers.items():
+            flag = f", degenerate: {row.extra['degenerate']}" if row.extra.get("degenerate") else ""
+            answer = row.prediction if row.prediction is not None else row.raw
+            items.append(f"**{arm}** (score {row.score:.2f}{flag}): {clip(answer or '(empty)', 600)}")
+            for i, passage in enumerate(row.extra.get("passages") or [], 1):
+                items.append(f"{arm} passage [{i}]: {clip(passage, 300)}")
+        out.append(Block("ul", items=items))
+    return out
+
+
 def build_document(d: ReportData, plots: bool = False) -> list[Block]:
-    blocks = _overview(d) + _recommendation(d) + _arm_table(d) + _pairs(d) + _costs(d) + _details(d) + _errors(d)
+    blocks = (_overview(d) + _recommendation(d) + _arm_table(d) + _answers(d) + _pairs(d) + _costs(d) + _details(d)
+              + _examples(d) + _errors(d))
     if plots:
         figures = all_plots(d)
         if figures:

@@ -24,6 +24,7 @@ from advisor import fmt
 from advisor.decision.cost import ArmCost, arm_cost, break_even
 from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, group_by_arm
 from advisor.evaluation.scoring import METRICS, Metric
+from advisor.decision.answer_flags import answer_flags
 from advisor.decision.significance import PairTest, metric_ci, pair_test
 from advisor.spec.policy import DecisionSpec, PricingSpec
 
@@ -254,13 +255,15 @@ def recommend(record: RunRecord, rows: Sequence[SampleRow], defaults_used: Seque
     decider = _Decider(arms, costs, metric, primary, pricing, decision, tests)
     now = decider.at(pricing.queries_per_month)
     sensitivity = _sensitivity(decider) if arms else []
+    warnings = answer_flags(arms, now["winner"], spec)  # degenerate arms, an ungrounded winner
     return {
         "version": RECOMMENDATION_VERSION,
         "winner": now["winner"],
         "runner_up": now["runner_up"],
         "primary_metric": primary,
         "higher_is_better": metric.higher_is_better,
-        "rationale": _rationale(decider, now, costs, cis, evens, excluded),
+        "rationale": _rationale(decider, now, costs, cis, evens, excluded) + warnings,
+        "warnings": warnings,
         "tie": now["tie"],
         "ranking": now["ranking"],
         "scores": {k: round(v, 4) for k, v in now["scores"].items()},

@@ -1,8 +1,8 @@
 """Answer quality beyond the metric: degenerate outputs and support by passages.
 
 Per row (computed when the row is made, kept in `SampleRow.extra`):
-- `degenerate`: why a generated answer is degenerate, or absent: "empty" (no word at all),
-  "boilerplate" (nothing but phrases like "The answer to the question is:"), "echo" (the
+- `degenerate`: why a generated answer is degenerate, or absent: "empty" (no letter or digit),
+  "boilerplate" (nothing but phrases like "The answer to the question is:" or articles), "echo" (the
   question or the instructions repeated back, nothing added), "repetition" (a loop: one
   word-trigram pattern filling most of the answer, or a word repeated four times in a row);
 - `gold_support`: support of the answer by the sample's gold passage, when the task names a
@@ -68,10 +68,10 @@ def _words(text: str) -> list[str]:
 
 def degenerate_reason(answer: str | None, question: str = "", prompts: Sequence[str] = ()) -> str | None:
     """Why `answer` is degenerate (one of DEGENERATE_KINDS), or None when it is a real answer."""
-    words = _words(answer or "")
-    if not words:
+    if not re.search(r"\w", answer or ""):
         return "empty"
-    if not _words(_BOILERPLATE.sub(" ", answer or "")):
+    words = _words(answer or "")
+    if not words or not _words(_BOILERPLATE.sub(" ", answer or "")):
         return "boilerplate"
     for source in (question, *prompts):
         src = _words(source)
@@ -82,7 +82,7 @@ def degenerate_reason(answer: str | None, question: str = "", prompts: Sequence[
                 return "echo"
     if any(len(set(words[i:i + 4])) == 1 for i in range(len(words) - 3)):
         return "repetition"
-    if len(words) >= 12:
+    if len(words) >= 8:
         grams = [tuple(words[i:i + 3]) for i in range(len(words) - 2)]
         if len(set(grams)) <= 0.4 * len(grams):
             return "repetition"
