@@ -134,7 +134,13 @@ def _details(d: ReportData) -> list[Block]:
         out.append(Block("h2", f"LoRA training: {a.name}"))
         keys = ("steps", "best_step", "stopped_early", "trainable_params", "trainable_share", "tokens_per_s",
                 "peak_memory_mb", "wall_s", "hardware", "dtype", "reused")
-        out.append(Block("ul", items=[f"{k}: {t[k]}" for k in keys if k in t]))
+        items = [f"{k}: {t[k]}" for k in keys if k in t]
+        lengths = t.get("lengths")
+        if lengths:
+            items.append(f"max_length {lengths['max_length']} ({lengths['how']}): of {lengths['examples']} train examples "
+                         f"{lengths['prompt_cut']} prompts cut, {lengths['answer_cut']} answers cut, "
+                         f"{lengths['skipped']} skipped; longest {lengths['longest']} tokens")
+        out.append(Block("ul", items=items))
     for arm, r in d.retrieval().items():
         out.append(Block("h2", f"Retrieval: {arm}"))
         items = [f"{k}: {v}" for k, v in r.items() if k not in ("recall_at_k", "how")]
