@@ -78,8 +78,8 @@ def embed_text(chunk: dict[str, Any], headings: bool) -> str:
 def _messages(system: str, template: str, question: str, passages: list[str]) -> list[Message]:
     context = "\n\n".join(passages) if passages else "(no passages found)"
     # Substitute by position, never by str.format: passages and questions may contain braces.
-    head, _, tail = template.partition("{input}")
-    user = head.replace("{context}", context) + question + tail.replace("{context}", context)
+    # {input} may appear more than once (the question repeated after the passages).
+    user = question.join(part.replace("{context}", context) for part in template.split("{input}"))
     msgs: list[Message] = [{"role": "system", "content": system}] if system else []
     return msgs + [{"role": "user", "content": user}]
 
