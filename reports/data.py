@@ -59,6 +59,10 @@ class ReportData:
 
 def gather(record: RunRecord, run_dir: Path | None, examples: int = 3) -> ReportData:
     rows = group_by_arm(read_samples(run_dir)) if run_dir is not None else {}
+    if run_dir is not None and record.judge is not None:
+        from advisor.evaluation.judge import load_grades
+
+        load_grades(run_dir)  # the judge metric's item values, for a decision re-made from samples
     data = ReportData(record=record, run_dir=run_dir, rows=rows, rec=record.recommendation, examples=examples)
     if (record.recommendation is None or "error" in record.recommendation) and rows \
             and any(a.status == "ok" for a in record.arms):

@@ -178,6 +178,24 @@ def _answers(d: ReportData) -> list[Block]:
                        f"loop. Groundedness / gold support: {how}; supported / ignored at {fmt.pct(threshold)}.")]
 
 
+def _judge(d: ReportData) -> list[Block]:
+    j = d.record.judge
+    if j is None:
+        return []
+    if j.error:
+        return [Block("h2", "Judge"), Block("p", f"The judge `{j.backend}:{j.model}` failed: {j.error}")]
+    a = j.agreement
+    items = [f"judge: `{j.backend}:{j.model}` ({j.identity.get('model_id', '?')}, {j.identity.get('device', '?')}); "
+             f"{j.graded} answers graded in {j.seconds:.1f} s, {j.unparsed} grades unparsed (scored 0)"]
+    if a is not None:
+        items.append(f"agreement with {a.n} human grades ({a.set}): exact {fmt.pct(a.exact)}, within one grade "
+                     f"{fmt.pct(a.within_one)}, Spearman rho {a.spearman if a.spearman is not None else '—'}, "
+                     f"mean absolute error {a.mean_abs_error:.2f} grades, {a.unparsed} unparsed")
+    items.append("rubric: " + " / ".join(line for line in j.rubric.splitlines()))
+    items.append(f"prompt: `{j.prompt}`")
+    return [Block("h2", "Judge"), Block("ul", items=items)]
+
+
 def _examples(d: ReportData) -> list[Block]:
     chosen = select_examples(d, d.examples)
     if not chosen:
@@ -200,8 +218,8 @@ def _examples(d: ReportData) -> list[Block]:
 
 
 def build_document(d: ReportData, plots: bool = False) -> list[Block]:
-    blocks = (_overview(d) + _recommendation(d) + _arm_table(d) + _answers(d) + _pairs(d) + _costs(d) + _details(d)
-              + _examples(d) + _errors(d))
+    blocks = (_overview(d) + _recommendation(d) + _arm_table(d) + _answers(d) + _judge(d) + _pairs(d) + _costs(d)
+              + _details(d) + _examples(d) + _errors(d))
     if plots:
         figures = all_plots(d)
         if figures:

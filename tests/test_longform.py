@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from advisor import registry
@@ -16,7 +16,8 @@ from advisor.evaluation.longform import rouge_l, semantic_similarities, use_embe
 from advisor.evaluation.quality import AnswerQuality, degenerate_reason, row_checks, summarize_quality, support
 from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, read_record
 from advisor.evaluation.runner import RunOptions, run_task
-from advisor.evaluation.scoring import score
+from advisor.evaluation.judge import agreement, parse_grade
+from advisor.evaluation.scoring import score, token_f1
 from advisor.retrieval.embed import HashEmbedder
 from advisor.spec import load_task
 from reports.data import ReportData
@@ -239,3 +240,93 @@ def test_unknown_extra_metric_is_a_spec_error_naming_the_line(tmp_path: Path, ca
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert "evaluation.metrics[1]" in err and "bleu9" in err and "task.yaml:7" in err
+
+
+# -- the judge metric ----------------------------------------------------------------------------
+
+class OverlapJudge:
+    """A judge for tests: grade = 1 + round(4 x token F1 of the ANSWER against the REFERENCE)."""
+
+    name = "overlap-judge"
+
+    def __init__(self, model, generation, status=None) -> None:
+        from advisor.backends.base import BackendInfo
+
+        self.info = BackendInfo(name=self.name, model=model.name, model_id="overlap", device="cpu", dtype="none")
+        self.context_length = 4096
+
+    def generate(self, requests):
+        from advisor.backends.base import Generation
+
+        out = []
+        for r in requests:
+            text = r.messages[-1]["content"]
+            ref = re.search(r"REFERENCE: (.*)\n", text).group(1)
+            ans = re.search(r"ANSWER: (.*)\n", text).group(1)
+            out.append(Generation(text=f"Grade: {1 + round(4 * token_f1(ans, ref))}", prompt_tokens=1,
+                                  completion_tokens=1, latency_s=0.0))
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+if "overlap-judge" not in registry.backends:
+    registry.backends.register("overlap-judge", OverlapJudge)
+
+
+def test_parse_grade_and_agreement_by_hand() -> None:
+    assert parse_grade("Grade: 4") == 4 and parse_grade("4/5") == 4 and parse_grade("10") is None
+    assert parse_grade("I think 3.") == 3 and parse_grade("") is None and parse_grade("6 or 2") == 2
+    a = agreement([5, 4, 1, 2], [5, 3, None, 5], "set")
+    # judged as 5, 3, 1 (unparsed), 5: exact 2/4, within one 3/4, |errors| 0+1+0+3 = 4 -> 1.0
+    assert (a.exact, a.within_one, a.mean_abs_error, a.unparsed, a.n) == (0.5, 0.75, 1.0, 1, 4)
+    # ranks (4, 3, 1, 2) vs (3.5, 2, 1, 3.5): covariance 3, variances 5 and 4.5 -> 3 / sqrt(22.5)
+    assert a.spearman == pytest.approx(3 / 22.5 ** 0.5, abs=1e-4)
+    assert agreement([3, 3], [3, 3], "s").spearman is None
+
+
+def test_judge_grades_every_arm_and_the_human_set(tmp_path: Path, hash_embedder, capsys) -> None:
+    from advisor.evaluation import judge as judge_mod
+
+    (tmp_path / "docs").mkdir()
+    for name, body in DOCS.items():
+        (tmp_path / "docs" / name).write_text(body)
+    text = TASK.replace("gold_passage_field: gold}", "gold_passage_field: gold,\n             judge: {model: big, "
+                                                     "backend: overlap-judge}}")
+    path = make_task(tmp_path, text, ROWS, "qa.jsonl")
+    record, run_dir = run_task(load_task(path), RunOptions(out=tmp_path / "run"))
+    j = record.judge
+    assert j is not None and j.error is None and j.backend == "overlap-judge" and j.identity["model_id"] == "overlap"
+    assert j.rubric == judge_mod.RUBRIC and "{reference}" in j.prompt and j.unparsed == 0
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    for arm in record.arms:
+        mine = [r for r in rows if r["arm"] == arm.name]
+        expected = sum(round(4 * token_f1(r["prediction"], r["target"])) / 4 for r in mine) / len(mine)
+        assert arm.metrics["judge"] == pytest.approx(expected, abs=1e-6)
+    human = [json.loads(line) for line in judge_mod.HUMAN_SET.read_text().splitlines()]
+    assert len(human) == 24 and {h["grade"] for h in human} == {1, 2, 3, 4, 5}
+    judged = [1 + round(4 * token_f1(h["answer"], h["reference"])) for h in human]
+    assert j.agreement == agreement([h["grade"] for h in human], judged, "judge_human.jsonl")
+    assert "judge" in record.recommendation["intervals"]["rag"]
+    assert (run_dir / "judge.jsonl").is_file()
+
+    judge_mod._grades.clear()  # a later process: the report re-reads judge.jsonl
+    record.recommendation = None
+    from reports.data import gather
+
+    assert "judge" in gather(record, run_dir).rec["intervals"]["closed"]
+    assert main(["report", str(run_dir), "--format", "md"]) == 0
+    md = capsys.readouterr().out
+    assert "## Judge" in md and "overlap-judge:big" in md and f"exact {100 * j.agreement.exact:.1f}%" in md
+
+
+def test_judge_spec_errors(tmp_path: Path, capsys) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("text")
+    bad_primary = TASK.replace("metric: semantic_similarity", "metric: judge")
+    assert main(["validate", str(make_task(tmp_path, bad_primary, ROWS, "qa.jsonl"))]) == 2
+    assert "cannot be the primary metric" in capsys.readouterr().err
+    bad_backend = TASK.replace("gold_passage_field: gold}", "gold_passage_field: gold, judge: {model: m, backend: nope}}")
+    assert main(["validate", str(make_task(tmp_path, bad_backend, ROWS, "qa.jsonl"))]) == 2
+    assert "evaluation.judge.backend" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.errors import UserError
+from advisor.evaluation.judge import JudgeReport
 from advisor.evaluation.quality import AnswerQuality
 
 __all__ = ["SCHEMA_VERSION", "ArmResult", "RunRecord", "SampleRow", "write_record", "read_record", "append_samples",
@@ -88,6 +89,7 @@ class RunRecord(_Model):
     environment: dict[str, Any] = Field(default_factory=dict)
     arms: list[ArmResult] = Field(default_factory=list)
     recommendation: dict[str, Any] | None = None
+    judge: JudgeReport | None = None  # the judge metric's model, prompt and agreement with human grades
     finished: str | None = None
     wall_s: float | None = None
 

@@ -154,6 +154,19 @@ def _decide(record: RunRecord, run_dir: Path, spec, reporter: Reporter) -> dict[
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def _judge(spec, record: RunRecord, run_dir: Path, reporter: Reporter):
+    """The judge metric over the finished arms (advisor.evaluation.judge); a failure is recorded, not raised."""
+    from advisor.evaluation.judge import JudgeReport, apply_judge
+
+    try:
+        return apply_judge(spec, record, run_dir, reporter.status)
+    except Exception as exc:
+        with (run_dir / "errors.log").open("a") as fh:
+            fh.write(f"--- judge ---\n{traceback.format_exc()}\n")
+        return JudgeReport(backend=spec.evaluation.judge.backend, model=spec.evaluation.judge.model,
+                           error=f"{type(exc).__name__}: {exc}")
+
+
 def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Reporter | None = None) -> tuple[RunRecord, Path]:
     """Run the task's arms and write the record; returns (record, run directory)."""
     options = options or RunOptions()
@@ -221,6 +234,8 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
                 raise KeyboardInterrupt
         statuses = {a.status for a in record.arms}
         record.status = "ok" if statuses <= {"ok"} else ("failed" if statuses == {"failed"} else "partial")
+        if spec.evaluation.judge is not None and any(a.status == "ok" for a in record.arms):
+            record.judge = _judge(spec, record, run_dir, reporter)
         record.recommendation = _decide(record, run_dir, spec, reporter)
     except KeyboardInterrupt:
         record.status = "cancelled"

@@ -10,11 +10,21 @@ that answers each question; every arm then reports the share of answers that ign
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from advisor.spec.base import Strict
+from advisor.spec.serving import ServingSpec
 
-__all__ = ["EvaluationSpec"]
+__all__ = ["EvaluationSpec", "JudgeSpec"]
+
+class JudgeSpec(Strict):
+    """A model that grades answers against the reference (the `judge` metric, reported, never primary)."""
+
+    model: str = Field(description="judge model: registry name, local folder, or the served model name (openai)")
+    backend: str = Field("transformers", description="registered backend the judge runs on (e.g. openai, vllm)")
+    serving: ServingSpec | None = Field(None, description="HTTP backends: where the judge is served (default: `serving`)")
+    rubric: str | None = Field(None, description="system prompt with the 1-5 grading rubric; default: the built-in one")
+    max_new_tokens: int = Field(4, ge=1, le=64, description="tokens the judge may reply with (a digit is enough)")
 
 
 class EvaluationSpec(Strict):
@@ -29,3 +39,10 @@ class EvaluationSpec(Strict):
                                      "in the passages; flag a retrieval winner whose mean support is below it")
     gold_passage_field: str | None = Field(
         None, description="data field holding each question's gold passage text (every arm: share ignoring it)")
+    judge: JudgeSpec | None = Field(None, description="grade answers with a judge model (adds the `judge` metric)")
+
+    @model_validator(mode="after")
+    def _judge_not_listed(self) -> EvaluationSpec:
+        if "judge" in self.metrics:
+            raise ValueError("`judge` is added by an `evaluation.judge` block, not listed in `metrics`")
+        return self
