@@ -5,8 +5,9 @@
 - `semantic_similarity`: cosine between the answer's and the reference's sentence embeddings
   from the shipped embedder (all-MiniLM-L6-v2), per item, averaged. An empty or missing
   answer scores 0. MiniLM cosines are not percentages: the shipped calibration set
-  (`advisor/evaluation/calibration/similarity_pairs.jsonl`, measured by
-  `benchmarks/calibrate_similarity.py`) says where paraphrases and unrelated answers land.
+  (`benchmarks/calibration/similarity_pairs.jsonl`, measured by
+  `benchmarks/calibration/calibrate_similarity.py`; numbers in the README) says where
+  paraphrases, fluent on-topic wrong answers and unrelated answers land.
 
 Both are means of per-item values, so their intervals are percentile bootstraps over items
 and pairs are compared by the paired bootstrap (`ci_method="bootstrap"`). The embedder is
