@@ -6,9 +6,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, append_samples, write_record
+from advisor.evaluation.record import ArmResult, BackendRecord, RunRecord, SampleRow, SplitsInfo, TaskInfo, append_samples, write_record
+from advisor.evaluation.sections import Latency, OneOffCost, PrepareFacts, Throughput, Usage
+from advisor.spec.model import GenerationSpec, ModelSpec, TaskSpec
 
 LABELS = ["ham", "spam"]
+
+
+def task_spec(model: ModelSpec | None = None, generation: GenerationSpec | None = None, **fields: Any) -> TaskSpec:
+    """A minimal valid TaskSpec (nothing is read from disk): every backend is built from one."""
+    data = {"name": "synthetic", "type": "classification", "labels": LABELS, "data": {"path": "data.jsonl"},
+            "arms": [{"name": "zero", "strategy": "prompting"}], **fields}
+    if model is not None:
+        data["model"] = model.model_dump()
+    if generation is not None:
+        data["generation"] = generation.model_dump()
+    return TaskSpec.model_validate(data)
 
 
 def arm_rows(name: str, correct: list[bool], latency_ms: float = 100.0, busy_s: float = 0.1) -> list[SampleRow]:
@@ -31,25 +44,25 @@ def make_run(arms: dict[str, dict[str, Any]], pricing: dict | None = None, decis
         r = arm_rows(name, correct, a.get("latency_ms", 100.0), a.get("busy_s", 0.1))
         status = a.get("status", "ok")
         acc = sum(correct) / len(correct)
-        prepare = {}
+        prepare = PrepareFacts()
         if a.get("one_off_s"):
-            prepare["one_off"] = [{"kind": a.get("kind", "training"), "what": a.get("what", "LoRA training"),
-                                   "seconds": a["one_off_s"], "hardware": "cpu", "reused": False}]
+            prepare.one_off = [OneOffCost(kind=a.get("kind", "training"), what=a.get("what", "LoRA training"),
+                                          seconds=a["one_off_s"], hardware="cpu", reused=False)]
         records.append(ArmResult(
             name=name, strategy=a.get("strategy", "prompting"), status=status, config={}, prepare=prepare,
             n=len(r) if status == "ok" else 0, metrics={"accuracy": acc} if status == "ok" else {},
             primary_metric="accuracy", higher_is_better={"accuracy": True},
-            latency={"p50_ms": a.get("latency_ms", 100.0), "p95_ms": a.get("p95_ms", 190.0)},
-            throughput={"busy_s": a.get("busy_s", 0.1) * len(r)}, usage={"prompt_tokens": 50 * len(r), "completion_tokens": 0},
+            latency=Latency(p50_ms=a.get("latency_ms", 100.0), p95_ms=a.get("p95_ms", 190.0)),
+            throughput=Throughput(busy_s=a.get("busy_s", 0.1) * len(r)), usage=Usage(prompt_tokens=50 * len(r)),
             errors=[] if status == "ok" else ["boom"]))
         if status == "ok":
             rows += r
-    spec = {"name": "synthetic", "type": "classification", "labels": LABELS, "metric": None, "seed": 0,
-            "pricing": pricing or {}, "decision": decision or {}}
+    spec = task_spec(pricing=pricing or {}, decision=decision or {},
+                     arms=[{"name": name, "strategy": a.get("strategy", "prompting")} for name, a in arms.items()])
     record = RunRecord(run_id="r1", created="2026-11-28T00:00:00Z", status="ok",
-                       task={"name": "synthetic", "type": "classification", "path": "task.yaml", "sha256": "0"},
-                       spec=spec, splits={"test_used": n}, backend={"name": backend, "model": "tiny", "device": "cpu",
-                                                                    "dtype": "float32"},
+                       task=TaskInfo(name="synthetic", type="classification", path="task.yaml", sha256="0"),
+                       spec=spec, splits=SplitsInfo(test_used=n),
+                       backend=BackendRecord(name=backend, model="tiny", device="cpu", dtype="float32"),
                        arms=records, wall_s=1.0, finished="2026-11-28T00:01:00Z")
     return record, rows
 
