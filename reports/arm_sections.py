@@ -66,7 +66,7 @@ def loss_table(t: TrainingFacts) -> Table | None:
         idx = {round(i * (len(points) - 1) / (MAX_CURVE_ROWS - 1)) for i in range(MAX_CURVE_ROWS)}
         idx |= {i for i, (s, _) in enumerate(points) if int(s) == t.best_step}
         points = [points[i] for i in sorted(idx)]
-    headers = ["step", "training loss", "validation loss"] + (["validation accuracy"] if acc else []) + [""]
+    headers = ["step", "training loss", "validation loss"] + (["validation accuracy"] if acc else []) + ["checkpoint"]
     table = Table(headers)
     for step, v in points:
         before = [x for s, x in train if s <= step]

@@ -6,8 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from advisor.evaluation.record import ArmResult, BackendRecord, RunRecord, SampleRow, SplitsInfo, TaskInfo, append_samples, write_record
-from advisor.evaluation.sections import Latency, OneOffCost, PrepareFacts, Throughput, Usage
+from advisor.evaluation.record import (
+    ArmResult, BackendRecord, RunRecord, SampleRow, SplitsInfo, TaskInfo, append_samples, write_record,
+)
+from advisor.evaluation.sections import (
+    ForgettingRisk, Latency, LeakagePair, LeakageRisk, LoraRisks, OneOffCost, OverfittingRisk, PrepareFacts, Throughput,
+    TrainingCurves, TrainingExamples, TrainingFacts, Usage,
+)
 from advisor.spec.model import GenerationSpec, ModelSpec, TaskSpec
 
 LABELS = ["ham", "spam"]
@@ -75,3 +80,29 @@ def write_run(run_dir: Path, record: RunRecord, rows: list[SampleRow]) -> Path:
 
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+def lora_facts() -> tuple[TrainingFacts, LoraRisks]:
+    """A fine-tune's facts as the LoRA arm records them (numbers from a small CPU run's shape)."""
+    training = TrainingFacts(
+        curves=TrainingCurves(train=[(s, 2.4 - 0.1 * s) for s in range(1, 13)],
+                              validation=[(4, 2.1), (8, 1.8), (12, 1.85)],
+                              validation_accuracy=[(4, 0.6), (8, 0.8), (12, 0.78)]),
+        best_step=8, stopped_early=True, steps=12, planned_steps=30, epochs=1.5,
+        examples=TrainingExamples(train=64, validation=16), trainable_params=1_081_344, total_params=135_596_352,
+        trainable_share=round(1_081_344 / 135_596_352, 6), tokens=18_000, answer_tokens=200, tokens_per_s=450.0,
+        train_s=40.0, eval_s=6.0, wall_s=52.5, peak_memory_mb=1536.0, peak_memory_how="max RSS", hardware="cpu",
+        hardware_detail="cpu", dtype="float32", threads=2)
+    risks = LoraRisks(
+        overfitting=OverfittingRisk(flag=True, best_step=8, steps=12, stopped_early=True, early_stop_step=12,
+                                    tolerance=0.02, best_val_loss=1.8, last_val_loss=1.85, val_rise=0.0278,
+                                    train_loss_falling=True,
+                                    note="validation loss rose 2.8% after step 8 while training loss fell"),
+        leakage=LeakageRisk(ngram=8, threshold=0.5, test_checked=100, flagged=2, overlap_share=0.02,
+                            flagged_ids=["s007", "s042"],
+                            pairs=[LeakagePair(test_id="s007", train_id="t013", overlap=0.9),
+                                   LeakagePair(test_id="s042", train_id="t101", overlap=0.6)],
+                            warning=True, how="word 8-grams of each test input looked up in all train inputs"),
+        forgetting=ForgettingRisk(probe="general_mc", n=48, base=0.5, tuned=0.4583, delta=-0.0417,
+                                  lost=["q3", "q9", "q17"], gained=["q21"], how="choice scoring with and without"))
+    return training, risks

@@ -72,11 +72,11 @@ def arm_cost(arm: ArmResult, backend_name: str, pricing: PricingSpec, decision: 
                       + (" — artifact reused from cache; seconds are from when it was built" if item.reused else ""))
     one_off_usd = sum(o.usd_total for o in one_offs)
     volume = pricing.queries_per_month
+    inputs.append(f"monthly: {volume:,.0f} queries/month x per-query cost + one-offs / {hours:g} months")
     cost = ArmCost(arm=arm.name, billing=billing, per_query_usd=per_query, per_1k_usd=per_query * 1000,
                    busy_s_per_query=busy, one_offs=one_offs, one_off_usd=one_off_usd, inputs=inputs)
     cost.tco_usd = cost.tco_at(volume, hours)
     cost.monthly_usd = cost.monthly_at(volume, hours)
-    inputs.append(f"monthly: {volume:,.0f} queries/month x per-query cost + one-offs / {hours:g} months")
     return cost
 
 
