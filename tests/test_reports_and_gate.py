@@ -110,6 +110,11 @@ def test_report_formats_from_the_cli(tmp_path: Path) -> None:
     assert html.returncode == 0 and (run / "report.html").read_text().startswith("<!DOCTYPE html>")
     term = cli("report", str(run))
     assert term.returncode == 0 and "Adopt lora" in term.stdout
+    # training and risks as sentences and a small table, no raw keys
+    assert "Trained 1,081,344 of 135,596,352 parameters (0.80%)" in term.stdout
+    assert "risks flagged: overfitting after step 8" in term.stdout and "2 of 100 test inputs" in term.stdout
+    for raw in ("trainable_share", "train_loss_falling", "flagged_ids"):
+        assert raw not in term.stdout and raw not in md.stdout
 
 
 def test_run_records_a_recommendation_and_writes_the_html_report(task_dir: Path) -> None:

@@ -158,7 +158,7 @@ def score(task_type: str, targets: Sequence[str], predictions: Sequence[str | No
     values = {n: get_metric(n).value(targets, predictions, labels) for n in names} if targets else {}
     judge = get_metric(primary or names[0])
     if judge.proportion and judge.item is not None:  # correctness follows a 0/1 primary metric
-        correct = [judge.item(p, t) >= 0.5 for p, t in zip(predictions, targets)]
+        correct = [(judge.item(p, t) >= 0.5) == judge.higher_is_better for p, t in zip(predictions, targets)]
     elif task_type == "classification":
         correct = [p == t for p, t in zip(predictions, targets)]
     else:
