@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "Section", "OneOffCost", "TrainingCurves", "TrainingExamples", "TrainingFacts", "IndexFacts", "Calibration",
+    "Section", "OneOffCost", "TrainingCurves", "TrainingExamples", "ResolvedTraining", "TrainingFacts", "IndexFacts", "Calibration",
     "PrepareFacts", "GoldInfo", "RetrievalDetails", "OverfittingRisk", "LeakagePair", "LeakageRisk",
     "ForgettingRisk", "LoraRisks", "ArmDetails", "Latency", "Throughput", "Usage", "Confusion",
 ]
@@ -59,6 +59,15 @@ class TrainingExamples(Section):
     validation: int
 
 
+class ResolvedTraining(Section):
+    """The values training actually used after 'auto' defaults were filled in."""
+
+    rank: int
+    alpha: float
+    learning_rate: float
+    target_modules: list[str] | str
+
+
 class TrainingFacts(Section):
     """A fine-tune, as measured when the adapter was built (kept in the adapter cache)."""
 
@@ -85,7 +94,7 @@ class TrainingFacts(Section):
     dtype: str = "float32"
     threads: int | None = None
     qlora: bool = False
-    resolved: dict[str, Any] = Field(default_factory=dict, description="training settings after 'auto' defaults")
+    resolved: ResolvedTraining | None = None
     notes: list[str] = Field(default_factory=list)
     how: str = ""
     reused: bool = False
