@@ -50,7 +50,11 @@ def _now() -> str:
 
 
 def make_backend(name: str, task: LoadedTask, reporter: Reporter) -> Backend:
-    return registry.backends.get(name)(task.spec, status=reporter.status)
+    cls = registry.backends.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise UserError(f"backend {name!r} is registered as {cls!r}, which is not a subclass of "
+                        "advisor.backends.base.Backend")
+    return cls(task.spec, status=reporter.status)
 
 
 def _rows(arm: str, samples: list[Sample], preds: list[Prediction], task: LoadedTask, busy_s: float) -> list[SampleRow]:

@@ -127,19 +127,26 @@ def load_task(path: str | Path) -> LoadedTask:
         raise SpecError(path, lines.line_of(("backend",)), "backend",
                         f"unknown backend {spec.backend!r}; expected one of: {', '.join(registry.backends.names())}")
 
+    from advisor.evaluation.strategy import Strategy  # here: the evaluation package imports the spec package
+
     configs: dict[str, BaseModel] = {}
     for i, arm in enumerate(spec.arms):
         if arm.strategy not in registry.strategies:
             raise SpecError(path, lines.line_of(("arms", i, "strategy")), f"arms[{i}].strategy",
                             f"unknown strategy {arm.strategy!r}; expected one of: {', '.join(registry.strategies.names())}")
-        config_cls = registry.strategies.get(arm.strategy).Config
+        strategy_cls = registry.strategies.get(arm.strategy)
+        if not (isinstance(strategy_cls, type) and issubclass(strategy_cls, Strategy)):
+            raise SpecError(path, lines.line_of(("arms", i, "strategy")), f"arms[{i}].strategy",
+                            f"strategy {arm.strategy!r} is registered as {strategy_cls!r}, which is not a subclass "
+                            "of advisor.evaluation.strategy.Strategy")
+        config_cls = strategy_cls.Config
         try:
             configs[arm.name] = config_cls.model_validate(arm.config)
         except ValidationError as exc:
             allowed = {("arms", i, "config"): sorted(config_cls.model_fields)}
             raise format_validation_error(path, lines, exc, prefix=("arms", i, "config"), allowed=allowed) from None
         try:  # the arm's own checks (e.g. rag: the corpus holds documents)
-            registry.strategies.get(arm.strategy).check_task(spec, configs[arm.name])
+            strategy_cls.check_task(spec, configs[arm.name])
         except UserError as exc:
             loc = exc.loc if isinstance(exc, TaskProblem) else ("arms", i, "config")
             raise SpecError(path, lines.line_of(loc), _field_name(loc), exc.message) from None
