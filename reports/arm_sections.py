@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from advisor import fmt
+from advisor.evaluation.record import ArmResult
 from advisor.evaluation.sections import IndexFacts, LoraRisks, RetrievalDetails, TrainingFacts
 
-__all__ = ["Table", "training_text", "loss_table", "index_text", "retrieval_text", "risk_table", "risk_summary"]
+__all__ = ["Table", "training_text", "loss_table", "index_text", "retrieval_text", "arm_retrieval_text", "risk_table",
+           "risk_summary"]
 
 MAX_CURVE_ROWS = 8
 
@@ -93,8 +95,8 @@ def index_text(ix: IndexFacts) -> str:
     return text
 
 
-def retrieval_text(r: RetrievalDetails) -> list[str]:
-    out = [f"Retrieves {r.k} per query."]
+def retrieval_text(r: RetrievalDetails, what: str = "passages") -> list[str]:
+    out = [f"Retrieves {r.k} {what} per query."]
     if r.recall_at_k:
         recall = ", ".join(f"{fmt.pct(v)} within the top {k}" for k, v in r.recall_at_k.items())
         out.append(f"Of {_n(r.n_with_gold)} test questions with a known gold passage, the gold passage was found "
@@ -107,6 +109,15 @@ def retrieval_text(r: RetrievalDetails) -> list[str]:
         out.append(f"Retrieval takes {fmt.ms(r.latency_p50_ms)} at the median and {fmt.ms(r.latency_p95_ms)} at "
                    f"p95 per query over {_n(r.latency_n or 0)} queries (timed apart from generation).")
     return out
+
+
+def arm_retrieval_text(arm: ArmResult) -> str | None:
+    """The index an arm built and how well and fast it retrieved, or None for arms without retrieval."""
+    r, ix = arm.details.retrieval, arm.prepare.index
+    if r is None and ix is None:
+        return None
+    what = "training examples as demonstrations" if arm.prepare.demonstrations else "passages"
+    return " ".join(([index_text(ix)] if ix is not None else []) + (retrieval_text(r, what) if r is not None else []))
 
 
 def risk_table(risks: LoraRisks) -> Table:

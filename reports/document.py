@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from advisor import fmt
-from reports.arm_sections import Table, index_text, loss_table, retrieval_text, risk_table, training_text
+from reports.arm_sections import Table, arm_retrieval_text, loss_table, risk_table, training_text
 from reports.data import ReportData
 from reports.plots import all_plots
 
@@ -136,14 +136,11 @@ def _details(d: ReportData) -> list[Block]:
         losses = loss_table(t)
         if losses is not None:
             out += [Block("p", "Mean cross-entropy per answer token (nats) at each validation:"), _table(losses)]
-    retrieval = d.retrieval()
     for a in d.arms:
-        if a.name not in retrieval and a.prepare.index is None:
+        text = arm_retrieval_text(a)
+        if text is None:
             continue
-        out.append(Block("h2", f"Retrieval: {a.name}"))
-        text = [index_text(a.prepare.index)] if a.prepare.index is not None else []
-        text += retrieval_text(retrieval[a.name]) if a.name in retrieval else []
-        out.append(Block("p", " ".join(text)))
+        out += [Block("h2", f"Retrieval: {a.name}"), Block("p", text)]
         if a.prepare.corpus_problems:
             out.append(Block("ul", items=[f"corpus: {p}" for p in a.prepare.corpus_problems]))
     for name, risks in d.risks().items():

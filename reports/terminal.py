@@ -12,7 +12,7 @@ from rich.table import Table
 
 from advisor import fmt
 from advisor.evaluation.record import RunRecord
-from reports.arm_sections import Table as Facts, index_text, retrieval_text, risk_summary, risk_table, training_text
+from reports.arm_sections import Table as Facts, arm_retrieval_text, risk_summary, risk_table, training_text
 from reports.data import ReportData, gather
 
 __all__ = ["render_terminal", "arm_table", "recommendation_panel", "arm_facts"]
@@ -83,13 +83,10 @@ def arm_facts(d: ReportData, console: Console) -> None:
     """Training, retrieval and risks per arm, in sentences (the tables of numbers are in the HTML report)."""
     for name, t in d.training().items():
         console.print(f"[bold]LoRA training ({escape(name)}):[/bold] " + " ".join(escape(x) for x in training_text(t)))
-    retrieval = d.retrieval()
     for a in d.arms:
-        if a.prepare.index is None and a.name not in retrieval:
-            continue
-        text = [index_text(a.prepare.index)] if a.prepare.index is not None else []
-        text += retrieval_text(retrieval[a.name]) if a.name in retrieval else []
-        console.print(f"[bold]Retrieval ({escape(a.name)}):[/bold] " + escape(" ".join(text)).replace("`", ""))
+        text = arm_retrieval_text(a)
+        if text is not None:
+            console.print(f"[bold]Retrieval ({escape(a.name)}):[/bold] " + escape(text).replace("`", ""))
     for name, risks in d.risks().items():
         console.print(f"[bold]Risks ({escape(name)}):[/bold] {escape(risk_summary(risks))}")
         console.print(_facts_table(risk_table(risks)))
