@@ -24,7 +24,7 @@ def table(run: Path) -> str:
     rows = read_samples(run_dir)
     arms = [a for a in record.arms if a.status == "ok"]
     metrics = sorted({m for a in arms for m in a.metrics})
-    out = [f"### {record.task['name']} ({record.splits.get('test_used')} test items, run {record.run_id})", "",
+    out = [f"### {record.task.name} ({record.splits.test_used} test items, run {record.run_id})", "",
            "| arm | " + " | ".join(metrics) + " | groundedness | gold ignored | degenerate |",
            "|---|" + "---|" * (len(metrics) + 3)]
     for a in arms:
@@ -39,7 +39,7 @@ def table(run: Path) -> str:
         for a in copy.arms:
             a.primary_metric = m
         rec = recommend(copy, rows)
-        out.append(f"| {m} | {rec['winner']} | {rec['runner_up']} | {' '.join(rec.get('warnings') or []) or '—'} |")
+        out.append(f"| {m} | {rec.winner} | {rec.runner_up} | {' '.join(rec.warnings) or '—'} |")
     return "\n".join(out) + "\n"
 
 

@@ -34,12 +34,12 @@ class Example:
 
 def top_two(d: ReportData) -> tuple[str, str] | None:
     """(first, second): the recommendation's winner and runner-up, else the two best ok arms."""
-    rec = d.rec or {}
+    rec = d.rec
     ok = [a for a in d.arms if a.status == "ok" and d.rows.get(a.name)]
     names = [a.name for a in ok]
-    if rec.get("winner") in names and rec.get("runner_up") in names:
-        return rec["winner"], rec["runner_up"]
-    hib = bool(rec.get("higher_is_better", True))
+    if rec is not None and rec.winner in names and rec.runner_up in names:
+        return rec.winner, rec.runner_up
+    hib = rec.higher_is_better if rec is not None else True
     ranked = sorted(ok, key=lambda a: a.metrics.get(d.primary, float("-inf") if hib else float("inf")), reverse=hib)
     return (ranked[0].name, ranked[1].name) if len(ranked) >= 2 else None
 

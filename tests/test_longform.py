@@ -14,7 +14,7 @@ from advisor.decision.answer_flags import degenerate_lines, ungrounded_lines
 from advisor.decision.significance import metric_ci
 from advisor.evaluation.longform import rouge_l, semantic_similarities, use_embedder
 from advisor.evaluation.quality import AnswerQuality, degenerate_reason, row_checks, summarize_quality, support
-from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, read_record
+from advisor.evaluation.record import ArmResult, SampleRow, read_record
 from advisor.evaluation.runner import RunOptions, run_task
 from advisor.evaluation.judge import agreement, parse_grade
 from advisor.evaluation.scoring import score, token_f1
@@ -140,19 +140,22 @@ def _rows(arm: str, scores: list[float]) -> list[SampleRow]:
 
 
 def test_examples_show_where_the_top_two_disagree_most_from_both_sides() -> None:
-    record = RunRecord(run_id="r", created="x", status="ok", task={"name": "t"}, spec={}, splits={},
-                       arms=[_arm("a", None), _arm("b", None), _arm("c", None)])
+    from types import SimpleNamespace
+
+    from tests.factories import make_run
+
+    record, _ = make_run({"a": {"accuracy": 0.5}, "b": {"accuracy": 0.5}, "c": {"accuracy": 0.5}}, n=5)
     rows = {"a": _rows("a", [1.0, 0.5, 0.0, 0.9, 0.2]), "b": _rows("b", [0.0, 0.5, 0.8, 0.8, 0.2]),
             "c": _rows("c", [0.1, 0.1, 0.1, 0.1, 0.1])}
-    d = ReportData(record=record, run_dir=None, rows=rows, rec={"winner": "a", "runner_up": "b"})
+    rec = SimpleNamespace(winner="a", runner_up="b", higher_is_better=True)
+    d = ReportData(record=record, run_dir=None, rows=rows, rec=rec)
     assert top_two(d) == ("a", "b")
     chosen = select_examples(d, 3)
     # a ahead most on s0 (+1.0), b ahead on s2 (+0.8), then a on s3 (+0.1); s1/s4 are ties
     assert [e.id for e in chosen] == ["s0", "s2", "s3"]
     assert set(chosen[0].answers) == {"a", "b", "c"} and "a scores 100.0 points higher" in chosen[0].why
     assert select_examples(d, 0) == []
-    same = ReportData(record=record, run_dir=None, rows={"a": _rows("a", [1, 1]), "b": _rows("b", [1, 1])},
-                      rec={"winner": "a", "runner_up": "b"})
+    same = ReportData(record=record, run_dir=None, rows={"a": _rows("a", [1, 1]), "b": _rows("b", [1, 1])}, rec=rec)
     assert [e.id for e in select_examples(same, 5)] == ["s0", "s1"]
     assert [e.id for e in select_examples(d, 5)] == ["s0", "s2", "s3", "s1", "s4"]  # ties fill up, in test order
 
@@ -216,8 +219,8 @@ def test_long_answer_task_records_quality_and_the_report_shows_it(tmp_path: Path
     rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     assert all(r["extra"]["passages"] for r in rows if r["arm"] == "rag")
     rec = record.recommendation
-    assert any("closed gives degenerate answers on 100.0% of 6 items" in w for w in rec["warnings"])
-    assert set(rec["intervals"]["rag"]) >= {"semantic_similarity", "rouge_l"}
+    assert any("closed gives degenerate answers on 100.0% of 6 items" in w for w in rec.warnings)
+    assert set(rec.intervals["rag"]) >= {"semantic_similarity", "rouge_l"}
 
     assert main(["report", str(run_dir), "--format", "md", "--examples", "2"]) == 0
     md = capsys.readouterr().out
@@ -308,14 +311,14 @@ def test_judge_grades_every_arm_and_the_human_set(tmp_path: Path, hash_embedder,
     assert len(human) == 24 and {h["grade"] for h in human} == {1, 2, 3, 4, 5}
     judged = [1 + round(4 * token_f1(h["answer"], h["reference"])) for h in human]
     assert j.agreement == agreement([h["grade"] for h in human], judged, "judge_human.jsonl")
-    assert "judge" in record.recommendation["intervals"]["rag"]
+    assert "judge" in record.recommendation.intervals["rag"]
     assert (run_dir / "judge.jsonl").is_file()
 
     judge_mod._grades.clear()  # a later process: the report re-reads judge.jsonl
     record.recommendation = None
     from reports.data import gather
 
-    assert "judge" in gather(record, run_dir).rec["intervals"]["closed"]
+    assert "judge" in gather(record, run_dir).rec.intervals["closed"]
     assert main(["report", str(run_dir), "--format", "md"]) == 0
     md = capsys.readouterr().out
     assert "## Judge" in md and "overlap-judge:big" in md and f"exact {100 * j.agreement.exact:.1f}%" in md

@@ -91,14 +91,14 @@ def test_lora_arm_survives_long_answers_and_records_the_cuts(tmp_path: Path, tin
     record, _ = run_task(load_task(path), RunOptions(out=tmp_path / "run"))
     arm = record.arm("tuned")
     assert arm.status == "ok", arm.errors
-    lengths = arm.prepare["training"]["lengths"]
-    assert lengths["max_length"] == 32 and lengths["how"] == "set in the arm config"
+    lengths = arm.prepare.training.lengths
+    assert lengths.max_length == 32 and lengths.how == "set in the arm config"
     from advisor.spec.data import load_splits
 
     n_long = sum(1 for s in load_splits(load_task(path).spec).train if s.target == LONG)
-    assert lengths["examples"] == 12 and lengths["answer_cut"] == n_long > 0 and lengths["prompt_cut"] == 0
+    assert lengths.examples == 12 and lengths.answer_cut == n_long > 0 and lengths.prompt_cut == 0
     path = make_task(tmp_path, TASK.format(model=tiny_llama, config="{max_steps: 2, forgetting_probe: false}"), rows)
     record, _ = run_task(load_task(path), RunOptions(out=tmp_path / "run-auto"))
-    lengths = record.arm("tuned").prepare["training"]["lengths"]
-    assert lengths["how"].startswith("auto: p95 of 12") and lengths["max_length"] >= lengths["longest"] - 8
-    assert lengths["answer_cut"] == 0 and record.arm("tuned").status == "ok"
+    lengths = record.arm("tuned").prepare.training.lengths
+    assert lengths.how.startswith("auto: p95 of 12") and lengths.max_length >= lengths.longest - 8
+    assert lengths.answer_cut == 0 and record.arm("tuned").status == "ok"

@@ -12,7 +12,7 @@ They never change the winner: they are rationale lines a reader must see beside 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 from advisor import fmt
 from advisor.evaluation.record import ArmResult
@@ -49,7 +49,6 @@ def ungrounded_lines(arms: Sequence[ArmResult], winner: str | None, threshold: f
     return out
 
 
-def answer_flags(arms: Sequence[ArmResult], winner: str | None, spec: dict[str, Any]) -> list[str]:
+def answer_flags(arms: Sequence[ArmResult], winner: str | None, ev: EvaluationSpec) -> list[str]:
     """All answer-quality warning lines for a recommendation (empty when there is nothing to say)."""
-    ev = EvaluationSpec.model_validate(spec.get("evaluation") or {})
     return ungrounded_lines(arms, winner, ev.grounded_threshold) + degenerate_lines(arms, ev.degenerate_threshold)

@@ -185,4 +185,4 @@ def _compute(targets: Sequence[str], preds: Sequence[str | None], labels: Any) -
 
 JUDGE = Metric("judge", True, False, "mean rubric grade by the judge model, (grade - 1) / 4 (see the record's judge "
                                      "section for its identity, prompt and agreement with human grades)",
-               _compute, ci_method="bootstrap")
+               _compute, item=lambda p, t: _compute([t], [p], None), ci_method="bootstrap")

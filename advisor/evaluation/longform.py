@@ -111,8 +111,9 @@ def _mean(values: list[float]) -> float:
 
 ROUGE_L = Metric("rouge_l", True, False,
                  "mean ROUGE-L F-measure (longest common word subsequence, Porter stems; rouge-score) against the reference",
-                 lambda t, p, _: _mean([rouge_l(a, b) for a, b in zip(p, t)]), ci_method="bootstrap")
+                 lambda t, p, _: _mean([rouge_l(a, b) for a, b in zip(p, t)]), item=rouge_l, ci_method="bootstrap")
 SEMANTIC_SIMILARITY = Metric(
     "semantic_similarity", True, False,
     f"mean cosine between answer and reference embeddings ({SIMILARITY_EMBEDDER}); empty answers score 0",
-    lambda t, p, _: _mean(semantic_similarities(p, t)), ci_method="bootstrap")
+    lambda t, p, _: _mean(semantic_similarities(p, t)), item=lambda p, t: semantic_similarities([p], [t])[0],
+    ci_method="bootstrap")

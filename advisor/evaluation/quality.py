@@ -124,9 +124,14 @@ def row_checks(task_type: str, question: str, answer: str | None, raw: str, inst
     return out
 
 
-def summarize_quality(extras: Sequence[dict], threshold: float) -> AnswerQuality | None:
-    """Counts over one arm's rows' `extra` dicts; None when no row was checked."""
-    checked = [e for e in extras if e.get("quality_checked")]
+def _as_dict(extra) -> dict:
+    return extra if isinstance(extra, dict) else {k: getattr(extra, k, None) for k in
+                                                  ("quality_checked", "degenerate", "gold_support", "groundedness")}
+
+
+def summarize_quality(extras: Sequence, threshold: float) -> AnswerQuality | None:
+    """Counts over one arm's rows' `extra` (dicts or SampleExtra); None when no row was checked."""
+    checked = [e for e in map(_as_dict, extras) if e.get("quality_checked")]
     if not checked:
         return None
     kinds = Counter(e["degenerate"] for e in checked if e.get("degenerate"))

@@ -44,7 +44,7 @@ def test_long_answer_task_runs_every_arm_and_reports_quality(tmp_path: Path, cap
         assert -1 <= arm.metrics["semantic_similarity"] <= 1
     rag = record.arm("rag")
     assert rag.quality.groundedness_n == 4 and rag.quality.groundedness_mean is not None
-    assert record.arm("lora").prepare["training"]["lengths"]["how"].startswith("auto: p95")
+    assert record.arm("lora").prepare.training.lengths.how.startswith("auto: p95")
     assert main(["report", str(run_dir), "--format", "md", "--examples", "2"]) == 0
     md = capsys.readouterr().out
     assert "## Answer quality" in md and "## Examples" in md and "rag passage [1]" in md
