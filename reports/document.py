@@ -56,6 +56,14 @@ def _recommendation(d: ReportData) -> list[Block]:
     elif sens:
         out.append(Block("p", f"Sensitivity to volume: {sens[0]['winner'] or 'none'} wins at every volume from "
                               f"{fmt.volume(sens[0]['from'])} up (checked to {fmt.volume(1e10)} queries/month)."))
+    by_value = rec.get("value_sensitivity") or []
+    if by_value:
+        from advisor.decision.rationale import value_segments
+
+        out.append(Block("p", f"Sensitivity to the value of a correct answer (value rule at the expected volume): "
+                              f"{value_segments(by_value)}."))
+    if rec.get("how", {}).get("rule"):
+        out.append(Block("p", f"Rule `{rec['how']['rule']}`: {rec['how']['ranking']}."))
     if d.rec_source != "run.json":
         out.append(Block("p", f"_Recommendation {d.rec_source}._"))
     return out

@@ -59,6 +59,8 @@ def recommendation_panel(d: ReportData) -> Panel | None:
     if len(sens) > 1:
         lines.append("• by volume: " + ", ".join(
             f"{s['winner'] or 'no arm'} wins from {fmt.volume(s['from'])}" for s in sens) + " queries/month")
+    if rec.get("how", {}).get("rule"):
+        lines.append(f"[dim]rule: {escape(rec['how']['rule'])}[/dim]")
     used = rec.get("assumptions", {}).get("defaults_used") or []
     if used:
         lines.append(f"[dim]defaults used: {', '.join(used)}[/dim]")

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from advisor import fmt
 from advisor.decision.cost import ArmCost, arm_cost, break_even
+from advisor.decision.curves import fit_learning_curves
 from advisor.decision.flags import arm_flags
 from advisor.decision.rationale import rationale
 from advisor.decision.rules import DECADES, COST_TIE_REL, RuleInputs, decide, exchange_rates
@@ -199,7 +200,14 @@ def recommend(record: RunRecord, rows: Sequence[SampleRow], defaults_used: Seque
     sensitivity = [s.as_dict() for s in scan(lambda v: decider.at(v)["winner"], *VOLUME_RANGE)] if arms else []
     by_value = _value_sensitivity(decider, pricing.queries_per_month) if arms else []
     flags = arm_flags(arms, by_arm, bool(labels))
+    curves = fit_learning_curves(arms, primary, metric, labels, seed)
     outcome = now["outcome"]
+    lines = rationale(decider, now, costs, cis, evens, excluded, by_value, flags)
+    for f in curves:
+        split = next(a.learning_curve.split for a in arms if a.name == f.arm and a.learning_curve)
+        fitted = f" (fit {f.form}: a {f.a:.3f}, b {f.b:.3g}, c {f.c:.3f})" if f.a is not None else ""
+        target = f"; target from the {f.target_split} split" if f.target_split and f.target_split != split else ""
+        lines.append(f"Learning curve on the {split} split{fitted}: {f.message}{target}.")
     return {
         "version": RECOMMENDATION_VERSION,
         "winner": now["winner"],
@@ -207,13 +215,14 @@ def recommend(record: RunRecord, rows: Sequence[SampleRow], defaults_used: Seque
         "primary_metric": primary,
         "higher_is_better": metric.higher_is_better,
         "rule": outcome.rule,
-        "rationale": rationale(decider, now, costs, cis, evens, excluded, by_value, flags),
+        "rationale": lines,
         "tie": now["tie"],
         "ranking": now["ranking"],
         "scores": {k: round(v, 4) for k, v in now["scores"].items()},
         "exchange_rates": exchange_rates(decision),
         "outcome": outcome.model_dump(mode="json"),
         "flags": [f.model_dump(mode="json") for f in flags],
+        "learning_curves": [f.model_dump(mode="json") for f in curves],
         "feasible": now["feasible"],
         "violations": {k: v for k, v in now["violations"].items() if v},
         "pareto": now["pareto"],

@@ -92,6 +92,12 @@ def estimate_run(task: LoadedTask, arms: list[str] | None = None, limit: int | N
                                  status=reporter.status)
             hook = getattr(strategy, "estimate", None)
             est = dict(hook(ctx, test) or {}) if hook else {"notes": ["this arm gives no estimate"]}
+            if arm.learning_curve is not None:
+                from advisor.evaluation.learning_curve import estimate_learning_curve
+
+                curve = estimate_learning_curve(strategy, arm, ctx, splits)
+                for key, value in curve.items():
+                    est[key] = (list(est.get(key) or []) + value) if key == "notes" else est.get(key, 0) + value
             rows.append({"arm": arm.name, "strategy": arm.strategy, **est, **_times(est, cal, pricing)})
     finally:
         backend.close()

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.errors import UserError
+from advisor.evaluation.learning_curve import LearningCurve
 
 __all__ = ["SCHEMA_VERSION", "ArmResult", "RunRecord", "SampleRow", "write_record", "read_record", "append_samples",
            "read_samples", "group_by_arm"]
@@ -70,6 +71,7 @@ class ArmResult(_Model):
     sample_errors: int = 0
     started: str | None = None
     wall_s: float | None = None
+    learning_curve: LearningCurve | None = None  # the arm on nested shares of train (opt-in per arm)
 
 
 class RunRecord(_Model):
