@@ -52,6 +52,11 @@ class ReportData:
     def retrieval(self) -> dict[str, dict[str, Any]]:
         return {a.name: a.details["retrieval"] for a in self.arms if isinstance(a.details.get("retrieval"), dict)}
 
+    def data_curves(self) -> list[tuple[ArmResult, dict[str, Any] | None]]:
+        """Arms with learning-curve points (metric against train examples), each with its fit."""
+        fits = {f["arm"]: f for f in ((self.rec or {}).get("learning_curves") or [])}
+        return [(a, fits.get(a.name)) for a in self.arms if a.learning_curve is not None]
+
     def risks(self) -> dict[str, dict[str, Any]]:
         return {a.name: a.details["risks"] for a in self.arms if isinstance(a.details.get("risks"), dict)}
 

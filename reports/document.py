@@ -56,12 +56,6 @@ def _recommendation(d: ReportData) -> list[Block]:
     elif sens:
         out.append(Block("p", f"Sensitivity to volume: {sens[0]['winner'] or 'none'} wins at every volume from "
                               f"{fmt.volume(sens[0]['from'])} up (checked to {fmt.volume(1e10)} queries/month)."))
-    by_value = rec.get("value_sensitivity") or []
-    if by_value:
-        from advisor.decision.rationale import value_segments
-
-        out.append(Block("p", f"Sensitivity to the value of a correct answer (value rule at the expected volume): "
-                              f"{value_segments(by_value)}."))
     if rec.get("how", {}).get("rule"):
         out.append(Block("p", f"Rule `{rec['how']['rule']}`: {rec['how']['ranking']}."))
     if d.rec_source != "run.json":
@@ -156,6 +150,28 @@ def _details(d: ReportData) -> list[Block]:
     return out
 
 
+def _data_curves(d: ReportData) -> list[Block]:
+    found = d.data_curves()
+    if not found:
+        return []
+    m = d.primary
+    out = [Block("h2", "Learning curves")]
+    rows = []
+    for arm, fit in found:
+        lc = arm.learning_curve
+        for p in lc.points:
+            rows.append([arm.name, f"{p.fraction:.0%}", str(p.n_train), p.error or fmt.pct(p.metric), lc.split,
+                         str(p.n_eval), f"{p.prepare_s:.1f}" + (" (cached)" if p.reused else "")])
+    out.append(Block("table", headers=["arm", "share of train", "train examples", m, "evaluated on", "items",
+                                       "prepare s"], rows=rows))
+    items = [f"**{arm.name}**: {fit['message']}" + (f" Fit {fit['form']}: a {fit['a']:.3f}, b {fit['b']:.3g}, "
+                                                     f"c {fit['c']:.3f}; {fit['method']}." if fit.get("a") is not None else "")
+             for arm, fit in found if fit]
+    if items:
+        out.append(Block("ul", items=items))
+    return out
+
+
 def _short(v: Any) -> str:
     if isinstance(v, dict):
         return ", ".join(f"{k} {_short(x)}" for k, x in v.items() if not isinstance(x, (list, dict)) or len(str(x)) < 120)
@@ -169,7 +185,7 @@ def _errors(d: ReportData) -> list[Block]:
 
 
 def build_document(d: ReportData, plots: bool = False) -> list[Block]:
-    blocks = _overview(d) + _recommendation(d) + _arm_table(d) + _pairs(d) + _costs(d) + _details(d) + _errors(d)
+    blocks = _overview(d) + _recommendation(d) + _arm_table(d) + _pairs(d) + _costs(d) + _data_curves(d) + _details(d) + _errors(d)
     if plots:
         figures = all_plots(d)
         if figures:

@@ -14,7 +14,7 @@ from advisor import fmt
 from advisor.evaluation.record import RunRecord
 from reports.data import ReportData, gather
 
-__all__ = ["render_terminal", "arm_table", "recommendation_panel"]
+__all__ = ["render_terminal", "arm_table", "recommendation_panel", "curve_table"]
 
 
 def arm_table(d: ReportData) -> Table:
@@ -41,6 +41,24 @@ def arm_table(d: ReportData) -> Table:
         table.add_row(name, value, f"{lat['p95_ms']:.0f}" if "p95_ms" in lat else "—", fmt.usd(cost.get("per_1k_usd")),
                       fmt.usd(cost.get("one_off_usd")) if cost.get("one_offs") else "—",
                       fmt.usd((rec.get("monthly_usd") or {}).get(arm.name)))
+    return table
+
+
+def curve_table(d: ReportData) -> Table | None:
+    """Learning-curve points: one row per arm, one column per share of the train split."""
+    found = d.data_curves()
+    if not found:
+        return None
+    shares = sorted({p.fraction for arm, _ in found for p in arm.learning_curve.points})
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False,
+                  title=f"learning curve: {d.primary} % on {found[0][0].learning_curve.split} (train examples)")
+    table.add_column("arm", style="bold", no_wrap=True)
+    for f in shares:
+        table.add_column(f"{f:.0%}", justify="right", no_wrap=True)
+    for arm, _ in found:
+        by = {p.fraction: p for p in arm.learning_curve.points}
+        table.add_row(escape(arm.name), *[(f"{100 * by[f].metric:.1f} ({by[f].n_train})" if f in by and by[f].metric
+                                           is not None else "—") for f in shares])
     return table
 
 
@@ -75,6 +93,9 @@ def render_terminal(record: RunRecord, run_dir: Path | None = None, console: Con
     panel = recommendation_panel(d)
     if panel is not None:
         console.print(panel)
+    curves = curve_table(d)
+    if curves is not None:
+        console.print(curves)
     for arm in record.arms:
         for err in arm.errors:
             console.print(f"[red]arm {escape(arm.name)}:[/red] {escape(err)}")

@@ -116,7 +116,7 @@ def test_runner_records_curve_points_on_validation_and_the_recommendation_reads_
                         "split: {train: 0.5, validation: 0.2, test: 0.3, seed: 1}")
     task = load_task(make_task(tmp_path, text, spam_rows(200)))
     _Learner.seen = []
-    record, _ = run_task(task, RunOptions(out=tmp_path / "run"))
+    record, run_dir = run_task(task, RunOptions(out=tmp_path / "run"))
     lc = record.arm("two-shot").learning_curve
     assert lc is not None and lc.split == "validation"
     assert [p.n_train for p in lc.points] == [25, 50, 100] and all(p.n_eval == 40 for p in lc.points)
@@ -128,3 +128,10 @@ def test_runner_records_curve_points_on_validation_and_the_recommendation_reads_
     assert fit["arm"] == "two-shot" and fit["target_arm"] in ("zero", "gen") and fit["a"] is not None
     assert any(line.startswith("Learning curve on the validation split (fit m(n) = a - b * n^(-c)")
                for line in record.recommendation["rationale"])
+    # the reports show the points, the fit and the plot
+    from reports.documents import render_html, render_markdown
+
+    md = render_markdown(record, run_dir)
+    assert "## Learning curves" in md and "| two-shot | 25% | 25 |" in md and fit["message"] in md
+    html = render_html(record, run_dir)
+    assert "accuracy against labelled examples (validation split)" in html and "two-shot fit" in html
