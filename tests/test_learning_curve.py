@@ -135,3 +135,25 @@ def test_runner_records_curve_points_on_validation_and_the_recommendation_reads_
     assert "## Learning curves" in md and "| two-shot | 25% | 25 |" in md and fit["message"] in md
     html = render_html(record, run_dir)
     assert "accuracy against labelled examples (validation split)" in html and "two-shot fit" in html
+
+
+def test_dry_run_counts_the_curve_points(tmp_path: Path) -> None:
+    from advisor.evaluation.dryrun import estimate_run
+
+    curve = "  - name: two-shot\n    strategy: prompting\n    learning_curve: {fractions: [0.5, 1.0]}"
+    plain = estimate_run(load_task(make_task(tmp_path, TASK_YAML, spam_rows(60))), arms=["two-shot"])
+    with_curve = estimate_run(load_task(make_task(tmp_path, TASK_YAML.replace(
+        "  - name: two-shot\n    strategy: prompting", curve))), arms=["two-shot"])
+    (a,), (b,) = plain["arms"], with_curve["arms"]
+    validation = 6  # 10% of 60 rows
+    assert b["requests"] == a["requests"] + 2 * validation  # two points, each scoring the validation items
+    assert b["prompt_tokens"] > a["prompt_tokens"]
+    assert any("learning curve: 2 points (0.5, 1 of train) on 6 validation items" in n for n in b["notes"])
+
+
+def test_bad_fractions_name_their_line(tmp_path: Path) -> None:
+    from advisor.errors import UserError
+
+    bad = "  - name: two-shot\n    strategy: prompting\n    learning_curve: {fractions: [0, 1.0]}"
+    with pytest.raises(UserError, match=r"task.yaml:\d+.*learning_curve.fractions.*\(0, 1\]"):
+        load_task(make_task(tmp_path, TASK_YAML.replace("  - name: two-shot\n    strategy: prompting", bad), spam_rows(20)))
