@@ -20,7 +20,7 @@ VALUE_RANGE = (1e-8, 1e4)  # US dollars per correct answer
 
 
 class Segment(BaseModel):
-    """`winner` wins for inputs from `from_` up to `to` (None: to the end of the range)."""
+    """`winner` wins for inputs from `start` up to `end` (None: to the end of the range)."""
 
     start: float
     end: float | None = None
