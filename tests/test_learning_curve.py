@@ -62,6 +62,13 @@ def test_target_reached_within_the_data() -> None:
     assert fit.status == "reached" and fit.needed_n == pytest.approx(400, rel=0.35)
 
 
+def test_a_flat_curve_at_the_target_is_reached_at_the_smallest_size() -> None:
+    ns = [25, 50, 100]
+    fit = fit_curve("a", "accuracy", ns, lambda idx: [1.0, 1.0, 1.0], 40, target=1.0, target_arm="b",
+                    target_split="test", resamples=20)
+    assert fit.status == "reached" and fit.needed_n == 25
+
+
 def test_not_reached_in_range_is_said_and_never_extrapolated_past_the_factor() -> None:
     ns = [25, 50, 100]
     stat = _synthetic_stat(ns, 4000)

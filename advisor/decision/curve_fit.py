@@ -3,7 +3,8 @@
 Form: the inverse power law m(n) = a - b * n^(-c) (a: the asymptote, b >= 0, 0 < c <= 3),
 fitted by least squares (`scipy.optimize.curve_fit`, trust-region reflective, with bounds;
 a in [0, 1] for proportion metrics). A lower-is-better metric is fitted as -m. The number
-of examples needed to reach a target t is n* = (b / (a - t))^(1/c) when a > t, else never.
+of examples needed to reach a target t is n* = (b / (a - t))^(1/c) when a > t, else never;
+a measured point that already meets the target caps n* at its size.
 
 Uncertainty: a percentile bootstrap over the evaluation items. All points were evaluated on
 the same items, so each resample draws item indices once and recomputes every point's metric
@@ -109,16 +110,23 @@ def fit_curve(arm: str, metric: str, ns: Sequence[int], stat: Callable[[np.ndarr
         out.message = "no other arm to compare with"
         return out
     t = sign * target
-    point = needed_n(*fitted, t)
+
+    def reach(params: tuple[float, float, float], observed: Sequence[float]) -> float:
+        """n* from the fit, or the smallest size whose measured metric already meets the target."""
+        met = [n for n, y in zip(ns, observed) if y >= t]
+        return min(float(min(met)), needed_n(*params, t)) if met else needed_n(*params, t)
+
+    point = reach(fitted, ys)
     rng = np.random.default_rng(seed)
     draws, failed = [], 0
     for _ in range(resamples):
         idx = rng.integers(0, n_items, size=n_items)
-        f = fit_power_law(ns, [sign * v for v in stat(idx)], proportion and higher_is_better)
+        observed = [sign * v for v in stat(idx)]
+        f = fit_power_law(ns, observed, proportion and higher_is_better)
         if f is None:
             failed += 1
             continue
-        draws.append(needed_n(*f, t))
+        draws.append(reach(f, observed))
     out.resamples, out.failed_resamples = len(draws), failed
     if draws:
         arr = np.asarray(draws)  # order statistics, not interpolation: inf (never reached) is a valid draw
