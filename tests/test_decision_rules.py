@@ -222,6 +222,10 @@ def test_collapsed_predictions_are_flagged_against_the_reference() -> None:
     for r in rows:  # a reference that is itself 95% ham: no collapse
         r.target = r.prediction
     assert collapsed(record.arms[0], rows) is None
+    for r in rows:  # nothing parseable: collapsed onto "no answer"
+        r.prediction = None
+    flag = collapsed(record.arms[0], rows)
+    assert flag is not None and "no parseable answer for 100 of 100 items" in flag.detail
 
 
 def test_flagged_arm_is_never_silently_ranked_last() -> None:

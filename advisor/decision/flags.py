@@ -6,7 +6,8 @@
   steps would likely have helped.
 - **collapsed** (classification arms): one label makes up at least `COLLAPSE_SHARE` (90%) of
   the arm's predictions while that label's share of the reference answers is at least
-  `COLLAPSE_GAP` (25 points) lower. The arm answers one label for nearly everything.
+  `COLLAPSE_GAP` (25 points) lower. The arm answers one label for nearly everything
+  ("no parseable answer" counts as a label).
 
 The decision never ranks a flagged arm as the loser in silence: the rationale says its
 result is a lower bound and points at `advisor tune`.
@@ -26,6 +27,7 @@ __all__ = ["ArmFlag", "arm_flags", "under_trained", "collapsed", "FALLING_REL", 
 FALLING_REL = 0.01
 COLLAPSE_SHARE = 0.90
 COLLAPSE_GAP = 0.25
+NO_ANSWER = "(no answer)"  # an unparseable answer counts as one more label: answering nothing is a collapse too
 
 
 class ArmFlag(BaseModel):
@@ -59,18 +61,18 @@ def under_trained(arm: ArmResult) -> ArmFlag | None:
 
 def collapsed(arm: ArmResult, rows: Sequence[SampleRow]) -> ArmFlag | None:
     """Predictions piled onto one label while the reference answers are spread out."""
-    answered = [r for r in rows if r.prediction is not None]
-    if len(answered) < 10:  # too few answers to call a distribution
+    if len(rows) < 10:  # too few items to call a distribution
         return None
-    preds = Counter(r.prediction for r in answered)
+    preds = Counter(NO_ANSWER if r.prediction is None else r.prediction for r in rows)
     label, count = preds.most_common(1)[0]
-    share = count / len(answered)
-    ref = sum(r.target == label for r in answered) / len(answered)
+    share = count / len(rows)
+    ref = sum(r.target == label for r in rows) / len(rows)
     if share < COLLAPSE_SHARE or share - ref < COLLAPSE_GAP:
         return None
+    what = "no parseable answer" if label == NO_ANSWER else f"{label!r}"
     return ArmFlag(arm=arm.name, kind="collapsed",
-                   detail=(f"predictions collapsed onto one label: {label!r} for {count} of {len(answered)} "
-                           f"answers ({share:.0%}) while the reference has {ref:.0%} {label!r}"),
+                   detail=(f"predictions collapsed onto one label: {what} for {count} of {len(rows)} "
+                           f"items ({share:.0%}) while the reference has {ref:.0%} {what}"),
                    values={"label": str(label), "share": round(share, 4), "reference_share": round(ref, 4)})
 
 
