@@ -69,10 +69,10 @@ def collapsed(arm: ArmResult, rows: Sequence[SampleRow]) -> ArmFlag | None:
     ref = sum(r.target == label for r in rows) / len(rows)
     if share < COLLAPSE_SHARE or share - ref < COLLAPSE_GAP:
         return None
-    what = "no parseable answer" if label == NO_ANSWER else f"{label!r}"
-    return ArmFlag(arm=arm.name, kind="collapsed",
-                   detail=(f"predictions collapsed onto one label: {what} for {count} of {len(rows)} "
-                           f"items ({share:.0%}) while the reference has {ref:.0%} {what}"),
+    detail = (f"no parseable answer for {count} of {len(rows)} items ({share:.0%})" if label == NO_ANSWER else
+              f"predictions collapsed onto one label: {label!r} for {count} of {len(rows)} items ({share:.0%}) "
+              f"while the reference has {ref:.0%} {label!r}")
+    return ArmFlag(arm=arm.name, kind="collapsed", detail=detail,
                    values={"label": str(label), "share": round(share, 4), "reference_share": round(ref, 4)})
 
 
