@@ -12,7 +12,8 @@ from advisor import registry
 from advisor.decision.curve_fit import fit_curve, fit_power_law, needed_n
 from advisor.evaluation.learning_curve import subset
 from advisor.evaluation.runner import RunOptions, run_task
-from advisor.evaluation.strategy import Prediction
+from advisor.evaluation.sections import PrepareFacts
+from advisor.evaluation.strategy import Prediction, Strategy
 from advisor.spec.load import load_task
 from tests.conftest import TASK_YAML, make_task, spam_rows
 
@@ -92,7 +93,7 @@ def test_subsets_are_nested_and_seeded() -> None:
     assert subset(train, 0.5, seed=3) == half and subset(train, 0.5, seed=4) != half
 
 
-class _Learner:
+class _Learner(Strategy):
     """Answers the first round(n_eval x n / (n + 10)) items it sees right, where n is the
     number of train examples it was prepared on; remembers every id it predicted."""
 
@@ -100,11 +101,12 @@ class _Learner:
     seen: list[str] = []
 
     def __init__(self, config, spec):
+        super().__init__(config, spec)
         self.n = 0
 
     def prepare(self, ctx):
         self.n = len(ctx.splits.train)
-        return {"train": self.n}
+        return PrepareFacts()
 
     def predict(self, samples, backend):
         type(self).seen += [s.id for s in samples]
@@ -128,18 +130,18 @@ def test_runner_records_curve_points_on_validation_and_the_recommendation_reads_
     assert lc is not None and lc.split == "validation"
     assert [p.n_train for p in lc.points] == [25, 50, 100] and all(p.n_eval == 40 for p in lc.points)
     assert [p.metric for p in lc.points] == pytest.approx([round(40 * n / (n + 10)) / 40 for n in (25, 50, 100)])
-    test_ids = set(record.splits["test_ids"])
+    test_ids = set(record.splits.test_ids)
     curve_ids = _Learner.seen[len(test_ids):]  # the arm's own test predictions come first
     assert set(_Learner.seen[:len(test_ids)]) == test_ids and not set(curve_ids) & test_ids
-    (fit,) = record.recommendation["learning_curves"]
-    assert fit["arm"] == "two-shot" and fit["target_arm"] in ("zero", "gen") and fit["a"] is not None
+    (fit,) = record.recommendation.learning_curves
+    assert fit.arm == "two-shot" and fit.target_arm in ("zero", "gen") and fit.a is not None
     assert any(line.startswith("Learning curve on the validation split (fit m(n) = a - b * n^(-c)")
-               for line in record.recommendation["rationale"])
+               for line in record.recommendation.rationale)
     # the reports show the points, the fit and the plot
     from reports.documents import render_html, render_markdown
 
     md = render_markdown(record, run_dir)
-    assert "## Learning curves" in md and "| two-shot | 25% | 25 |" in md and fit["message"] in md
+    assert "## Learning curves" in md and "| two-shot | 25% | 25 |" in md and fit.message in md
     html = render_html(record, run_dir)
     assert "accuracy against labelled examples (validation split)" in html and "two-shot fit" in html
 
@@ -151,11 +153,11 @@ def test_dry_run_counts_the_curve_points(tmp_path: Path) -> None:
     plain = estimate_run(load_task(make_task(tmp_path, TASK_YAML, spam_rows(60))), arms=["two-shot"])
     with_curve = estimate_run(load_task(make_task(tmp_path, TASK_YAML.replace(
         "  - name: two-shot\n    strategy: prompting", curve))), arms=["two-shot"])
-    (a,), (b,) = plain["arms"], with_curve["arms"]
+    (a,), (b,) = plain.arms, with_curve.arms
     validation = 6  # 10% of 60 rows
-    assert b["requests"] == a["requests"] + 2 * validation  # two points, each scoring the validation items
-    assert b["prompt_tokens"] > a["prompt_tokens"]
-    assert any("learning curve: 2 points (0.5, 1 of train) on 6 validation items" in n for n in b["notes"])
+    assert b.estimate.requests == a.estimate.requests + 2 * validation  # two points, each scoring the validation items
+    assert b.estimate.prompt_tokens > a.estimate.prompt_tokens
+    assert any("learning curve: 2 points (0.5, 1 of train) on 6 validation items" in n for n in b.notes)
 
 
 def test_bad_fractions_name_their_line(tmp_path: Path) -> None:

@@ -6,12 +6,14 @@ monthly cost); a rule (`advisor.decision.rules`: metric-first by default, value 
 task prices a correct answer, or weighted) picks a winner and a runner-up among the feasible
 arms. Sensitivity: the monthly query volumes, and the values of a correct answer, at which
 the winner changes. Arms that look under-trained or collapsed are flagged
-(`advisor.decision.flags`) and the rationale says their result is a lower bound.
+(`advisor.decision.flags`) and the rationale says their result is a lower bound; arms with
+learning-curve points get a fitted curve (`advisor.decision.curves`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Sequence
 
@@ -20,30 +22,24 @@ from advisor.decision.cost import ArmCost, arm_cost, break_even
 from advisor.decision.curves import fit_learning_curves
 from advisor.decision.flags import arm_flags
 from advisor.decision.rationale import rationale
-from advisor.decision.rules import DECADES, COST_TIE_REL, RuleInputs, decide, exchange_rates
+from advisor.decision.rules import COST_TIE_REL, DECADES, RuleInputs, RuleOutcome, decide, exchange_rates
 from advisor.decision.sensitivity import VALUE_RANGE, VOLUME_RANGE, scan
-from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, group_by_arm
-from advisor.evaluation.scoring import METRICS, Metric
 from advisor.decision.significance import PairTest, metric_ci, pair_test
+from advisor.decision.types import (
+    RECOMMENDATION_VERSION, Assumptions, DecisionHow, Recommendation, Tie, ValueRange, VolumeRange,
+)
+from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, group_by_arm
+from advisor.evaluation.scoring import Metric, get_metric as _metric
 from advisor.spec.policy import DecisionSpec, PricingSpec
 
-__all__ = ["recommend", "defaults_used", "exchange_rates", "RECOMMENDATION_VERSION", "DECADES"]
-
-RECOMMENDATION_VERSION = 2  # 2: rules (metric-first default, value, weighted), value sensitivity, flags
-
-
-def _metric(name: str) -> Metric:
-    from advisor import registry
-
-    return registry.metrics.get(name) if name in registry.metrics else METRICS[name]
+__all__ = ["recommend", "defaults_used", "exchange_rates", "RECOMMENDATION_VERSION", "DECADES", "seed_metrics"]
 
 
 def seed_metrics(arm: ArmResult, primary: str) -> list[float]:
-    """The arm's per-seed primary metric when the run repeated it over seeds (`seeds` on the
-    arm: numbers, or objects/dicts with `metrics[primary]`, `metric` or `value`); else []."""
-    seeds = getattr(arm, "seeds", None) or []
+    """The arm's per-seed primary metric when the run repeated it over seeds (a `seeds` list on
+    the arm: numbers, or objects/dicts with `metrics[primary]`, `metric` or `value`); else []."""
     out: list[float] = []
-    for s in seeds:
+    for s in getattr(arm, "seeds", None) or []:
         if isinstance(s, (int, float)):
             out.append(float(s))
             continue
@@ -52,6 +48,24 @@ def seed_metrics(arm: ArmResult, primary: str) -> list[float]:
         if isinstance(v, (int, float)):
             out.append(float(v))
     return out
+
+
+@dataclass
+class _Verdict:
+    """One decision at one monthly volume."""
+
+    volume: float
+    monthly: dict[str, float]
+    violations: dict[str, list[str]]
+    feasible: list[str]
+    pareto: list[str]
+    dominated_by: dict[str, list[str]]
+    scores: dict[str, float]
+    ranking: list[str]
+    winner: str | None
+    runner_up: str | None
+    tie: Tie | None = None
+    outcome: RuleOutcome | None = None
 
 
 class _Decider:
@@ -70,7 +84,7 @@ class _Decider:
 
     @staticmethod
     def p95(arm: ArmResult) -> float:
-        return float(arm.latency.get("p95_ms", math.inf))
+        return arm.latency.p95_ms if arm.latency.p95_ms is not None else math.inf
 
     def violations(self, arm: ArmResult, monthly: float) -> list[str]:
         d, out = self.decision, []
@@ -105,7 +119,7 @@ class _Decider:
             higher_is_better=self.metric.higher_is_better, ci=self.cis, test=self.test, decision=self.decision,
             seeds=self.seeds, value_per_correct=value_per_correct)
 
-    def at(self, volume: float, rule: str | None = None, value_per_correct: float | None = None) -> dict[str, Any]:
+    def at(self, volume: float, rule: str | None = None, value_per_correct: float | None = None) -> _Verdict:
         months = self.pricing.horizon_months
         monthly = {a.name: self.costs[a.name].monthly_at(volume, months) for a in self.arms}
         violations = {a.name: self.violations(a, monthly[a.name]) for a in self.arms}
@@ -122,22 +136,23 @@ class _Decider:
 
         dominated_by = {a.name: [b.name for b in feasible if b is not a and dominates(b, a)] for a in feasible}
         pareto = [a.name for a in feasible if not dominated_by[a.name]]
-        outcome = decide(self.inputs(volume, [a.name for a in feasible], monthly, value_per_correct), rule or self.rule)
-        tie = outcome.weighted_tie
-        return {"volume": volume, "monthly": monthly, "violations": violations, "feasible": [a.name for a in feasible],
-                "pareto": pareto, "dominated_by": dominated_by, "scores": outcome.scores, "ranking": outcome.ranking,
-                "winner": outcome.winner, "runner_up": outcome.runner_up, "tie": tie, "outcome": outcome}
+        o = decide(self.inputs(volume, [a.name for a in feasible], monthly, value_per_correct), rule or self.rule)
+        tie = Tie.model_validate(o.weighted_tie) if o.weighted_tie else None
+        return _Verdict(volume=volume, monthly=monthly, violations=violations, feasible=[a.name for a in feasible],
+                        pareto=pareto, dominated_by=dominated_by, scores=o.scores, ranking=o.ranking, winner=o.winner,
+                        runner_up=o.runner_up, tie=tie, outcome=o)
 
 
-def _value_sensitivity(decider: _Decider, volume: float) -> list[dict[str, Any]]:
-    """Winner under the value rule at `volume` for each value of a correct answer (proportion-
-    like metrics only: a share of correct answers times a price)."""
+def _value_sensitivity(decider: _Decider, volume: float) -> list[ValueRange]:
+    """Winner under the value rule at `volume` for each value of a correct answer (higher-is-
+    better metrics only: a share of correct answers times a price)."""
     if not decider.metric.higher_is_better:
         return []
-    return [s.as_dict() for s in scan(lambda v: decider.at(volume, "value", v)["winner"], *VALUE_RANGE)]
+    return [ValueRange(from_=s.start, to=s.end, winner=s.winner)
+            for s in scan(lambda v: decider.at(volume, "value", v).winner, *VALUE_RANGE)]
 
 
-def _how(decision: DecisionSpec, pricing: PricingSpec) -> dict[str, str]:
+def _how(decision: DecisionSpec, pricing: PricingSpec) -> DecisionHow:
     rule = decision.effective_rule
     ranking = {
         "metric-first": ("constraints decide feasibility; the best feasible arm on the primary metric leads; arms not "
@@ -152,93 +167,89 @@ def _how(decision: DecisionSpec, pricing: PricingSpec) -> dict[str, str]:
                      f"best feasible arm on a log scale (0 at {10 ** DECADES:,.0f}x the best); ties on the primary "
                      "metric (paired test not significant) go to the cheaper arm"),
     }[rule]
-    return {
-        "rule": rule,
-        "ranking": ranking,
-        "cost": "serving: busy seconds per query x serving $/h; one-offs: measured seconds x training $/h x builds",
-        "sensitivity": f"winner re-decided over {fmt.volume(VOLUME_RANGE[0])}..{fmt.volume(VOLUME_RANGE[1])} "
-                       "queries/month (log grid, switch points bisected)",
-        "value_sensitivity": f"winner under the value rule at the expected volume for a value per correct answer of "
-                             f"${VALUE_RANGE[0]:g}..${VALUE_RANGE[1]:g} (log grid, switch points bisected)",
-        "flags": "under-trained: last validation loss > 1% below the minimum of the earlier ones and no early stop; "
-                 "collapsed: one label >= 90% of predictions and >= 25 points above its share of the reference",
-    }
+    return DecisionHow(
+        rule=rule, ranking=ranking,
+        cost="serving: busy seconds per query x serving $/h; one-offs: measured seconds x training $/h x builds",
+        sensitivity=f"winner re-decided over {fmt.volume(VOLUME_RANGE[0])}..{fmt.volume(VOLUME_RANGE[1])} "
+                    "queries/month (log grid, switch points bisected)",
+        value_sensitivity=(f"winner under the value rule at the expected volume for a value per correct answer of "
+                           f"${VALUE_RANGE[0]:g}..${VALUE_RANGE[1]:g} (log grid, switch points bisected)"),
+        flags=("under-trained: last validation loss > 1% below the minimum of the earlier ones and no early stop; "
+               "collapsed: one label (or no parseable answer) >= 90% of predictions and >= 25 points above its share "
+               "of the reference"),
+    )
 
 
-def recommend(record: RunRecord, rows: Sequence[SampleRow], defaults_used: Sequence[str] = ()) -> dict[str, Any]:
+def recommend(record: RunRecord, rows: Sequence[SampleRow], defaults_used: Sequence[str] = ()) -> Recommendation:
     """The recommendation for a finished (or partial) run, as stored in run.json."""
     spec = record.spec
-    pricing = PricingSpec.model_validate(spec.get("pricing") or {})
-    decision = DecisionSpec.model_validate(spec.get("decision") or {})
-    labels = spec.get("labels")
+    pricing, decision, labels = spec.pricing, spec.decision, spec.labels
     by_arm = group_by_arm(list(rows))
     arms = [a for a in record.arms if a.status == "ok" and a.n > 0 and by_arm.get(a.name)]
     excluded = {a.name: (f"status {a.status}" + (f" ({a.errors[0]})" if a.errors else "")) if a.status != "ok"
                 else "no answered test items" for a in record.arms if a not in arms}
-    primary = next((a.primary_metric for a in arms if a.primary_metric), None) or spec.get("metric") or "accuracy"
+    primary = next((a.primary_metric for a in arms if a.primary_metric), None) or spec.primary_metric
     metric = _metric(primary)
-    seed = int(spec.get("seed", 0) or 0)
-    cis = {a.name: {m: metric_ci(_metric(m), by_arm[a.name], labels, v, seed=seed).as_dict()
-                    for m, v in a.metrics.items()} for a in arms}
+    seed = spec.seed
+    cis = {a.name: {m: metric_ci(_metric(m), by_arm[a.name], labels, v, seed=seed) for m, v in a.metrics.items()}
+           for a in arms}
     tests: dict[tuple[str, str], PairTest] = {}
-    pairs: list[dict[str, Any]] = []
+    pairs: list[PairTest] = []
     for a, b in combinations(arms, 2):
         for m in a.metrics:
             if m not in b.metrics:
                 continue
             t = pair_test(_metric(m), a.name, by_arm[a.name], b.name, by_arm[b.name], labels, decision.alpha, seed)
-            pairs.append(t.as_dict())
+            pairs.append(t)
             if m == primary:
                 tests[(a.name, b.name)] = t
-    backend = str(record.backend.get("name", ""))
-    costs = {a.name: arm_cost(a, backend, pricing, decision) for a in arms}
+    costs = {a.name: arm_cost(a, record.backend.name, pricing, decision) for a in arms}
     evens = [e for a, b in combinations(arms, 2)
              if (e := break_even(costs[a.name], costs[b.name], pricing.horizon_months)) is not None]
-    primary_ci = {n: (c[primary]["low"], c[primary]["high"]) for n, c in cis.items() if primary in c}
+    primary_ci = {n: (c[primary].low, c[primary].high) for n, c in cis.items() if primary in c}
     decider = _Decider(arms, costs, metric, primary, pricing, decision, tests, primary_ci)
     now = decider.at(pricing.queries_per_month)
-    sensitivity = [s.as_dict() for s in scan(lambda v: decider.at(v)["winner"], *VOLUME_RANGE)] if arms else []
+    sensitivity = [VolumeRange(from_=s.start, to=s.end, winner=s.winner)
+                   for s in scan(lambda v: decider.at(v).winner, *VOLUME_RANGE)] if arms else []
     by_value = _value_sensitivity(decider, pricing.queries_per_month) if arms else []
     flags = arm_flags(arms, by_arm, bool(labels))
     curves = fit_learning_curves(arms, primary, metric, labels, seed)
-    outcome = now["outcome"]
     lines = rationale(decider, now, costs, cis, evens, excluded, by_value, flags)
     for f in curves:
         split = next(a.learning_curve.split for a in arms if a.name == f.arm and a.learning_curve)
         fitted = f" (fit {f.form}: a {f.a:.3f}, b {f.b:.3g}, c {f.c:.3f})" if f.a is not None else ""
         target = f"; target from the {f.target_split} split" if f.target_split and f.target_split != split else ""
         lines.append(f"Learning curve on the {split} split{fitted}: {f.message}{target}.")
-    return {
-        "version": RECOMMENDATION_VERSION,
-        "winner": now["winner"],
-        "runner_up": now["runner_up"],
-        "primary_metric": primary,
-        "higher_is_better": metric.higher_is_better,
-        "rule": outcome.rule,
-        "rationale": lines,
-        "tie": now["tie"],
-        "ranking": now["ranking"],
-        "scores": {k: round(v, 4) for k, v in now["scores"].items()},
-        "exchange_rates": exchange_rates(decision),
-        "outcome": outcome.model_dump(mode="json"),
-        "flags": [f.model_dump(mode="json") for f in flags],
-        "learning_curves": [f.model_dump(mode="json") for f in curves],
-        "feasible": now["feasible"],
-        "violations": {k: v for k, v in now["violations"].items() if v},
-        "pareto": now["pareto"],
-        "dominated_by": {k: v for k, v in now["dominated_by"].items() if v},
-        "excluded": excluded,
-        "intervals": cis,
-        "pairs": pairs,
-        "costs": {k: v.as_dict() for k, v in costs.items()},
-        "monthly_usd": {k: round(v, 6) for k, v in now["monthly"].items()},
-        "break_even": evens,
-        "sensitivity": sensitivity,
-        "value_sensitivity": by_value,
-        "assumptions": {"pricing": pricing.model_dump(mode="json"), "decision": decision.model_dump(mode="json"),
-                        "defaults_used": list(defaults_used)},
-        "how": _how(decision, pricing),
-    }
+    return Recommendation(
+        version=RECOMMENDATION_VERSION,
+        winner=now.winner,
+        runner_up=now.runner_up,
+        primary_metric=primary,
+        higher_is_better=metric.higher_is_better,
+        rationale=lines,
+        tie=now.tie,
+        ranking=now.ranking,
+        scores={k: round(v, 4) for k, v in now.scores.items()},
+        exchange_rates=exchange_rates(decision),
+        feasible=now.feasible,
+        violations={k: v for k, v in now.violations.items() if v},
+        pareto=now.pareto,
+        dominated_by={k: v for k, v in now.dominated_by.items() if v},
+        excluded=excluded,
+        intervals=cis,
+        pairs=pairs,
+        costs=costs,
+        monthly_usd={k: round(v, 6) for k, v in now.monthly.items()},
+        break_even=evens,
+        sensitivity=sensitivity,
+        rule=now.outcome.rule if now.outcome else decision.effective_rule,
+        outcome=now.outcome,
+        value_sensitivity=by_value,
+        flags=flags,
+        learning_curves=curves,
+        assumptions=Assumptions(pricing=pricing, decision=decision, defaults_used=list(defaults_used)),
+        how=_how(decision, pricing),
+    )
 
 
 def defaults_used(pricing: PricingSpec, decision: DecisionSpec) -> list[str]:

@@ -16,11 +16,12 @@ result is a lower bound and points at `advisor tune`.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 from pydantic import BaseModel, Field
 
-from advisor.evaluation.record import ArmResult, SampleRow
+if TYPE_CHECKING:  # the record imports the recommendation's types, which import this module
+    from advisor.evaluation.record import ArmResult, SampleRow
 
 __all__ = ["ArmFlag", "arm_flags", "under_trained", "collapsed", "FALLING_REL", "COLLAPSE_SHARE", "COLLAPSE_GAP"]
 
@@ -41,16 +42,16 @@ class ArmFlag(BaseModel):
 
 def under_trained(arm: ArmResult) -> ArmFlag | None:
     """The validation loss still falling at the last evaluation (see module docstring)."""
-    training = arm.prepare.get("training") or {}
-    curve = (training.get("curves") or {}).get("validation") or []
-    if len(curve) < 2 or training.get("stopped_early"):
+    training = arm.prepare.training
+    curve = [tuple(p) for p in training.curves.validation] if training is not None else []
+    if len(curve) < 2 or training.stopped_early:
         return None
     (last_step, last), earlier = curve[-1], [v for _, v in curve[:-1]]
     floor = min(earlier)
     if floor <= 0 or last >= floor * (1 - FALLING_REL):
         return None
     drop = 1 - last / floor
-    steps = training.get("steps", last_step)
+    steps = training.steps or last_step
     return ArmFlag(arm=arm.name, kind="under-trained",
                    detail=(f"validation loss still falling at the last evaluation: {last:.4f} at step {last_step:g} "
                            f"against a best of {floor:.4f} before it ({drop:.1%} lower; {steps} steps, "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from advisor import fmt
-from advisor.decision.cost import ArmCost
+from advisor.decision.types import ArmCost
 from advisor.decision.flags import ArmFlag
 from advisor.decision.rules import COST_TIE_REL, RuleOutcome, exchange_rates
 
@@ -21,24 +21,24 @@ def _price(x: float) -> str:
     return f"${x:.2g}" if x < 0.01 else fmt.usd(x)
 
 
-def value_segments(segments: Sequence[dict[str, Any]]) -> str:
-    """'k-shot below $0.00016, knn-shot above' from a value scan."""
+def value_segments(segments: Sequence[Any]) -> str:
+    """'k-shot below $0.00016, knn-shot above' from a value scan (ValueRange items)."""
     if len(segments) == 1:
-        return f"{segments[0]['winner'] or 'no arm'} at any value"
+        return f"{segments[0].winner or 'no arm'} at any value"
     parts = []
     for i, s in enumerate(segments):
-        who = s["winner"] or "no arm"
+        who = s.winner or "no arm"
         if i == 0:
-            parts.append(f"{who} below {_price(s['to'])}")
-        elif s.get("to") is None:
-            parts.append(f"{who} above {_price(s['from'])}")
+            parts.append(f"{who} below {_price(s.to)}")
+        elif s.to is None:
+            parts.append(f"{who} above {_price(s.from_)}")
         else:
-            parts.append(f"{who} from {_price(s['from'])} to {_price(s['to'])}")
+            parts.append(f"{who} from {_price(s.from_)} to {_price(s.to)}")
     return ", ".join(parts)
 
 
-def _metric_first(d: Any, now: dict[str, Any], o: RuleOutcome) -> list[str]:
-    m, monthly, by = d.primary, now["monthly"], {a.name: a for a in d.arms}
+def _metric_first(d: Any, now: Any, o: RuleOutcome) -> list[str]:
+    m, monthly, by = d.primary, now.monthly, {a.name: a for a in d.arms}
     winner, runner, best = o.winner, o.runner_up, o.best
     lines = []
     tied = {t.arm: t for t in o.tied}
@@ -94,13 +94,13 @@ def _value(d: Any, o: RuleOutcome) -> list[str]:
     return lines
 
 
-def _weighted(d: Any, now: dict[str, Any], o: RuleOutcome) -> list[str]:
-    by, m, monthly = {a.name: a for a in d.arms}, d.primary, now["monthly"]
+def _weighted(d: Any, now: Any, o: RuleOutcome) -> list[str]:
+    by, m, monthly = {a.name: a for a in d.arms}, d.primary, now.monthly
     w = d.decision.weights
     rates = exchange_rates(d.decision)
     lines = [f"Rule weighted (accuracy {w.accuracy:g}, latency {w.latency:g}, cost {w.cost:g}): "
-             + (f"10x the cost weighs {fmt.points(rates['cost_10x_in_points'])} of {m}, 10x the p95 latency "
-                f"{fmt.points(rates['latency_10x_in_points'])}." if rates["cost_10x_in_points"] is not None
+             + (f"10x the cost weighs {fmt.points(rates.cost_10x_in_points)} of {m}, 10x the p95 latency "
+                f"{fmt.points(rates.latency_10x_in_points)}." if rates.cost_10x_in_points is not None
                 else "the metric has no weight.")]
     winner, runner = o.winner, o.runner_up
     if not runner:
@@ -124,24 +124,24 @@ def _weighted(d: Any, now: dict[str, Any], o: RuleOutcome) -> list[str]:
     return lines
 
 
-def rationale(d: Any, now: dict[str, Any], costs: dict[str, ArmCost], cis: dict[str, dict],
-              evens: list[dict[str, Any]], excluded: dict[str, str], by_value: Sequence[dict[str, Any]],
+def rationale(d: Any, now: Any, costs: dict[str, ArmCost], cis: dict[str, dict],
+              evens: list[Any], excluded: dict[str, str], by_value: Sequence[Any],
               flags: Sequence[ArmFlag]) -> list[str]:
     """The rationale lines of a decision `now` (from `_Decider.at`) by the engine's decider `d`."""
     lines: list[str] = []
-    winner, o = now["winner"], now["outcome"]
+    winner, o = now.winner, now.outcome
     m = d.primary
     if winner is None:
         lines.append("No arm meets the constraints: " + "; ".join(
-            f"{name}: {', '.join(v)}" for name, v in now["violations"].items() if v) + ".")
+            f"{name}: {', '.join(v)}" for name, v in now.violations.items() if v) + ".")
         lines += _flag_lines(flags)
         return lines
     c, ci = costs[winner], cis[winner][m]
     arm = next(a for a in d.arms if a.name == winner)
-    lines.append(f"Adopt {winner}: {m} {fmt.pct(ci['value'])} {fmt.interval(ci['low'], ci['high'])} on "
-                 f"{ci['n']} test items, p95 latency {fmt.ms(d.p95(arm))}, {fmt.usd(c.per_1k_usd)} per 1,000 queries"
+    lines.append(f"Adopt {winner}: {m} {fmt.pct(ci.value)} {fmt.interval(ci.low, ci.high)} on "
+                 f"{ci.n} test items, p95 latency {fmt.ms(d.p95(arm))}, {fmt.usd(c.per_1k_usd)} per 1,000 queries"
                  + (f", {fmt.usd(c.one_off_usd)} one-off over {d.pricing.horizon_months:g} months" if c.one_offs else "")
-                 + f"; {fmt.usd(now['monthly'][winner])}/month at {fmt.volume(d.pricing.queries_per_month)} queries/month.")
+                 + f"; {fmt.usd(now.monthly[winner])}/month at {fmt.volume(d.pricing.queries_per_month)} queries/month.")
     if o.rule == "metric-first":
         lines += _metric_first(d, now, o)
     elif o.rule == "value":
@@ -160,16 +160,16 @@ def rationale(d: Any, now: dict[str, Any], costs: dict[str, ArmCost], cis: dict[
         lines.append(f"{winner} costs {fmt.usd(one.usd_total)} once for {one.what} ({one.seconds:.0f} s on {one.hardware}"
                      + (f", {one.builds} builds" if one.builds > 1 else "") + (", reused from cache" if one.reused else "") + ").")
     for e in evens:
-        if winner not in (e["cheaper_above"], e["cheaper_below"]):
+        if winner not in (e.cheaper_above, e.cheaper_below):
             continue
-        other = e["cheaper_below"] if e["cheaper_above"] == winner else e["cheaper_above"]
-        side = "above" if e["cheaper_above"] == winner else "below"
-        lines.append(f"{winner} is cheaper than {other} {side} {fmt.volume(e['queries_per_month'])} queries/month.")
-    dominated = {k: v for k, v in now["dominated_by"].items() if v}
+        other = e.cheaper_below if e.cheaper_above == winner else e.cheaper_above
+        side = "above" if e.cheaper_above == winner else "below"
+        lines.append(f"{winner} is cheaper than {other} {side} {fmt.volume(e.queries_per_month)} queries/month.")
+    dominated = {k: v for k, v in now.dominated_by.items() if v}
     if dominated:
         lines.append("Dominated (another arm is at least as accurate, fast and cheap): "
                      + "; ".join(f"{k} by {', '.join(v)}" for k, v in dominated.items()) + ".")
-    for name, v in now["violations"].items():
+    for name, v in now.violations.items():
         if v:
             lines.append(f"{name} is excluded: {', '.join(v)}.")
     for name, why in excluded.items():

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from pydantic import BaseModel, Field
 
-from advisor.decision.significance import PairTest
 from advisor.spec.policy import DecisionSpec
+
+if TYPE_CHECKING:  # types.py imports this module; PairTest lives there
+    from advisor.decision.types import PairTest
 
 __all__ = ["RuleInputs", "RuleOutcome", "NetValue", "TieReason", "decide", "net_value", "seed_tie", "exchange_rates",
            "DECADES", "COST_TIE_REL"]
@@ -72,7 +74,8 @@ class RuleOutcome(BaseModel):
     tied: list[TieReason] = Field(default_factory=list, description="metric-first: arms tied with the best")
     by_cost: bool = Field(False, description="metric-first: the winner was picked among tied arms on cost or latency")
     scores: dict[str, float] = Field(default_factory=dict, description="weighted: each arm's score")
-    weighted_tie: dict | None = Field(None, description="weighted: the top two not significantly different")
+    weighted_tie: dict[str, str | float | bool | list[str]] | None = Field(
+        None, description="weighted: the top two not significantly different")
     net: dict[str, NetValue] = Field(default_factory=dict, description="value: each arm's net value per month")
     margin: dict[str, float] | None = Field(
         None, description="value: winner minus runner-up net value per month with its interval from the paired test")
@@ -118,12 +121,14 @@ def seed_tie(a: list[float] | None, b: list[float] | None, alpha: float) -> tupl
     return p >= alpha, p
 
 
-def exchange_rates(decision: DecisionSpec) -> dict[str, float | None]:
+def exchange_rates(decision: DecisionSpec):
     """Weighted rule: metric points (fraction) that 10x the latency or the cost is worth."""
+    from advisor.decision.types import ExchangeRates
+
     w = decision.weights
     per_decade = 1.0 / DECADES
-    return {"latency_10x_in_points": (w.latency * per_decade / w.accuracy) if w.accuracy else None,
-            "cost_10x_in_points": (w.cost * per_decade / w.accuracy) if w.accuracy else None}
+    return ExchangeRates(latency_10x_in_points=(w.latency * per_decade / w.accuracy) if w.accuracy else None,
+                         cost_10x_in_points=(w.cost * per_decade / w.accuracy) if w.accuracy else None)
 
 
 def _metric_key(x: RuleInputs, name: str) -> float:

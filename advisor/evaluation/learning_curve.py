@@ -92,9 +92,9 @@ def run_learning_curve(task: Any, arm_index: int, splits: Any, backend: Any, ctx
             strategy = registry.strategies.get(arm.strategy)(task.arm_configs[arm.name], spec)
             ctx = PrepareContext(arm_name=arm.name, **{**ctx_base, "splits": Splits(train, splits.validation, splits.test)})
             t0 = time.perf_counter()
-            info = dict(strategy.prepare(ctx) or {})
+            info = strategy.prepare(ctx)
             point.prepare_s = round(time.perf_counter() - t0, 3)
-            point.reused = bool(info.get("reused", False))
+            point.reused = bool(getattr(info, "reused", False))
             t0 = time.perf_counter()
             preds = strategy.predict(items, backend)
             point.predict_s = round(time.perf_counter() - t0, 3)
@@ -110,24 +110,22 @@ def run_learning_curve(task: Any, arm_index: int, splits: Any, backend: Any, ctx
     return curve
 
 
-def estimate_learning_curve(strategy: Any, arm: Any, ctx: Any, splits: Any) -> dict[str, Any]:
-    """Dry run: the arm's own `estimate` at every fraction, summed (training steps and tokens,
-    requests and prompt tokens of the evaluation items); {} when the arm gives no estimate."""
+def estimate_learning_curve(strategy: Any, arm: Any, ctx: Any, splits: Any, base: Any) -> Any:
+    """Dry run: `base` (the arm's own Estimate) plus the arm's estimate at every fraction on the
+    evaluation items (training steps and tokens, requests and prompt tokens), summed."""
     from advisor.spec.data import Splits
 
-    hook = getattr(strategy, "estimate", None)
     lc = arm.learning_curve
-    if hook is None or lc is None:
-        return {}
     items = list(splits.validation if lc.split == "validation" else splits.test)
     seed = _seed(ctx.spec, arm.name)
-    total: dict[str, Any] = {}
+    total = base.model_dump()
     for fraction in lc.fractions:
         sub = Splits(subset(splits.train, fraction, seed), splits.validation, splits.test)
-        est = hook(type(ctx)(**{**ctx.__dict__, "splits": sub}), items) or {}
+        est = strategy.estimate(type(ctx)(**{**ctx.__dict__, "splits": sub}), items).model_dump()
         for key, value in est.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                total[key] = total.get(key, 0) + value
-    total["notes"] = [f"learning curve: {len(lc.fractions)} points ({', '.join(f'{f:g}' for f in lc.fractions)} of "
-                      f"train) on {len(items)} {lc.split} items, included above"]
-    return total
+            if isinstance(value, int) and not isinstance(value, bool):
+                total[key] = (total.get(key) or 0) + value
+    total["notes"] = list(total.get("notes") or []) + [
+        f"learning curve: {len(lc.fractions)} points ({', '.join(f'{f:g}' for f in lc.fractions)} of train) on "
+        f"{len(items)} {lc.split} items, included above"]
+    return type(base).model_validate(total)
