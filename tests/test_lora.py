@@ -124,7 +124,7 @@ def test_early_stopping_keeps_the_best_adapter(tiny_lm: Path, tok, tmp_path: Pat
     loss, _ = evaluate(model, encode(val, _messages, tok, 512), 8, tok.pad_token_id, "cpu")
     assert loss == pytest.approx(min(v for _, v in r.val_curve), rel=1e-3)
     flags = overfitting(r.train_curve, r.val_curve, r.best_step, r.stopped_early, r.steps)
-    assert flags["flag"] and flags["early_stop_step"] == r.steps
+    assert flags.flag and flags.early_stop_step == r.steps
 
 
 def test_adapter_through_the_transformers_backend(tiny_lm: Path, tok, tmp_path: Path) -> None:
