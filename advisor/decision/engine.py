@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any, Sequence
+from typing import Sequence
 
 from advisor import fmt
 from advisor.decision.cost import ArmCost, arm_cost, break_even
