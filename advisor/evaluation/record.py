@@ -23,6 +23,7 @@ from advisor.environment import Environment
 from advisor.errors import UserError
 from advisor.evaluation.judge import JudgeReport
 from advisor.evaluation.quality import AnswerQuality
+from advisor.evaluation.learning_curve import LearningCurve
 from advisor.evaluation.sections import (
     ArmDetails, Confusion, Latency, PrepareFacts, Section, Throughput, Usage,
 )
@@ -107,6 +108,7 @@ class ArmResult(Section):
     quality: AnswerQuality | None = None  # degenerate answers, groundedness, gold-passage support
     started: str | None = None
     wall_s: float | None = None
+    learning_curve: LearningCurve | None = Field(None, description="the arm on nested shares of train (opt-in per arm)")
 
 
 class TaskInfo(Section):
