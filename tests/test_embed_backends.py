@@ -172,3 +172,10 @@ def test_progress_is_silent_when_disabled_or_short() -> None:
 
 def test_hash_embedder_names_its_backend() -> None:
     assert HashEmbedder(16).backend == "hash"
+
+
+def test_int8_scheme_follows_vnni() -> None:
+    from advisor.retrieval.onnx_export import int8_scheme
+
+    assert int8_scheme({"avx2", "avx512_vnni"}) == ("model_qint8_avx512_vnni.onnx", "QInt8")
+    assert int8_scheme({"avx2", "fma"}) == ("model_quint8_avx2.onnx", "QUInt8")  # no VNNI: u8 x u8, no saturation

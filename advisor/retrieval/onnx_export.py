@@ -7,8 +7,8 @@ makes the same artefacts with the libraries Optimum itself calls: `torch.onnx.ex
 model's transformer (inputs `input_ids`, `attention_mask`, `token_type_ids`; output
 `last_hidden_state`, dynamic batch and sequence axes) and ONNX Runtime's dynamic int8
 quantisation (`onnxruntime.quantization.quantize_dynamic`, the call behind Optimum's
-`AutoQuantizationConfig.avx2(is_static=False)`: per-channel weights, activations quantised
-at run time). The folder is laid out as sentence-transformers expects (`onnx/model.onnx`,
+`AutoQuantizationConfig.avx2/avx512_vnni(is_static=False)`: per-channel weights, activations
+quantised at run time; see `int8_scheme`). The folder is laid out as sentence-transformers expects (`onnx/model.onnx`,
 `onnx/model_<suffix>.onnx` beside the tokenizer and pooling config), so it also loads with
 `SentenceTransformer(folder, backend="onnx", model_kwargs={"file_name": ...})` where Optimum
 is installed.
@@ -32,12 +32,32 @@ from typing import Callable
 
 from advisor.artifacts.filelock import file_lock
 
-__all__ = ["VARIANTS", "exported_onnx"]
+__all__ = ["VARIANTS", "exported_onnx", "int8_scheme", "file_for"]
 
 RECIPE = 1  # bump when the export or quantisation recipe changes
 OPSET = 17
-# variant -> file under onnx/ (sentence-transformers' names for the same exports)
-VARIANTS = {"fp32": "model.onnx", "int8": "model_qint8_dynamic.onnx"}
+VARIANTS = ("fp32", "int8")
+_VNNI = {"avx512_vnni", "avx_vnni", "amx_int8"}
+
+
+def int8_scheme(flags: set[str] | None = None) -> tuple[str, str]:
+    """(file name, weight type) of the int8 export for this CPU, as Optimum's AutoQuantizationConfig does it.
+
+    With VNNI the int8 dot product is exact: signed weights (`avx512_vnni`). Without it ONNX
+    Runtime multiplies u8 x s8 with VPMADDUBSW, whose 16-bit sums can saturate, so AVX2 CPUs
+    get unsigned weights (u8 x u8, `avx2`), the configuration Optimum names for them.
+    """
+    from advisor.backends.dtype import cpu_flags
+
+    flags = cpu_flags() if flags is None else flags
+    if flags & _VNNI:
+        return "model_qint8_avx512_vnni.onnx", "QInt8"
+    return "model_quint8_avx2.onnx", "QUInt8"
+
+
+def file_for(variant: str) -> str:
+    """The file under onnx/ (sentence-transformers' names for the same exports)."""
+    return "model.onnx" if variant == "fp32" else int8_scheme()[0]
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -69,11 +89,12 @@ def _export_fp32(model_dir: Path, dest: Path) -> None:
                           do_constant_folding=True, dynamo=False)
 
 
-def _quantize(src: Path, dest: Path) -> None:
+def _quantize(src: Path, dest: Path, weight_type: str) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # Signed int8 weights, per output channel; activations are quantised per batch at run time.
-    quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8, per_channel=True, reduce_range=False)
+    # int8 weights per output channel; activations are quantised per batch at run time (uint8).
+    quantize_dynamic(str(src), str(dest), weight_type=getattr(QuantType, weight_type), per_channel=True,
+                     reduce_range=False)
 
 
 def exported_onnx(model_dir: Path, identity: str, variant: str, cache_dir: Path,
@@ -84,7 +105,7 @@ def exported_onnx(model_dir: Path, identity: str, variant: str, cache_dir: Path,
     key = hashlib.sha256(json.dumps({"identity": identity, "recipe": RECIPE, "opset": OPSET},
                                     sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(cache_dir) / "embedders" / key
-    target = folder / "onnx" / VARIANTS[variant]
+    target = folder / "onnx" / file_for(variant)
     if target.exists():
         return target
     with file_lock(folder.parent / f".{key}.lock"):
@@ -100,21 +121,23 @@ def exported_onnx(model_dir: Path, identity: str, variant: str, cache_dir: Path,
         tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".export-"))
         try:
             started = time.perf_counter()
-            fp32 = folder / "onnx" / VARIANTS["fp32"]
+            fp32 = folder / "onnx" / file_for("fp32")
             if not fp32.exists():
                 status(f"exporting embedder {identity} to ONNX (once, then cached)")
-                _export_fp32(model_dir, tmp / VARIANTS["fp32"])
+                _export_fp32(model_dir, tmp / fp32.name)
                 (folder / "onnx").mkdir(exist_ok=True)
-                os.replace(tmp / VARIANTS["fp32"], fp32)
+                os.replace(tmp / fp32.name, fp32)
             if variant == "int8":
-                status("quantising the ONNX embedder to int8 (dynamic; once, then cached)")
-                _quantize(fp32, tmp / VARIANTS["int8"])
-                os.replace(tmp / VARIANTS["int8"], target)
+                weight_type = int8_scheme()[1]
+                status(f"quantising the ONNX embedder to int8 (dynamic, {weight_type} weights; once, then cached)")
+                _quantize(fp32, tmp / target.name, weight_type)
+                os.replace(tmp / target.name, target)
             (folder / "advisor-export.json").write_text(json.dumps(
                 {"identity": identity, "recipe": RECIPE, "opset": OPSET, "files": sorted(
                     p.name for p in (folder / "onnx").glob("*.onnx")),
                  "seconds_last_export": round(time.perf_counter() - started, 2),
-                 "int8": "onnxruntime.quantization.quantize_dynamic(weight_type=QInt8, per_channel=True)"}, indent=2))
+                 "int8": "onnxruntime.quantization.quantize_dynamic(per_channel=True); weights QInt8 with VNNI, "
+                         "QUInt8 without (the file name says which)"}, indent=2))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target
