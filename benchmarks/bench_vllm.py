@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from advisor.backends.base import GenerateRequest, Generation
-from advisor.spec.model import GenerationSpec, ModelSpec, TaskSpec
+from advisor.spec.model import ModelSpec, TaskSpec
 from advisor.decision.stats import percentiles
 
 BENCH = Path(__file__).resolve().parent
@@ -88,13 +88,13 @@ def main() -> None:
     batches = {w: _requests(w, args.requests, args.max_new_tokens) for w in workloads}
     model = ModelSpec(name=args.model, dtype=args.dtype, threads=args.threads)
     spec = TaskSpec.model_validate({"name": "bench", "type": "generation", "data": {"path": "x.jsonl"},
-                                    "model": model.model_dump(),
+                                    "model": model.model_dump(), "generation": {"batch_size": args.requests},
                                     "serving": {"concurrency": args.concurrency, "kv_cache_gib": args.kv_cache_gib,
                                                 "server_args": args.server_args.split()},
                                     "arms": [{"name": "p", "strategy": "prompting"}]})
     rows: dict[str, list[dict]] = {w: [] for w in workloads}
     outs: dict[str, dict[str, list[Generation]]] = {w: {} for w in workloads}
-    tf = TransformersBackend(model, GenerationSpec(batch_size=args.requests))
+    tf = TransformersBackend(spec)
     dtype = tf.info.dtype
     for w, reqs in batches.items():
         tf.generate(reqs[:4])  # warm-up
@@ -104,7 +104,7 @@ def main() -> None:
                             outs[w]["tf"]))
     tf.close()
 
-    vllm = VllmBackend(model, spec=spec, status=lambda m: print("·", m, flush=True))
+    vllm = VllmBackend(spec, status=lambda m: print("·", m, flush=True))
     try:
         for w, reqs in batches.items():
             vllm.generate(reqs[:4])  # warm-up

@@ -52,6 +52,12 @@ def test_transformers_backend_loads_and_records_the_choice(monkeypatch, tiny_lla
     from advisor.backends.transformers_backend import TransformersBackend
 
     monkeypatch.setattr(dtype_mod, "cpu_flags", lambda: flags)
-    backend = TransformersBackend(ModelSpec(name=str(tiny_llama), threads=1, device="cpu"))
+    from tests.factories import task_spec
+
+    backend = TransformersBackend(task_spec(ModelSpec(name=str(tiny_llama), threads=1, device="cpu")))
     assert backend.info.dtype == expected and backend.info.dtype_choice.startswith("auto:")
     assert next(backend.model.parameters()).dtype == getattr(torch, expected)
+    from advisor.evaluation.record import BackendRecord
+    from dataclasses import asdict
+
+    assert BackendRecord(**asdict(backend.info)).dtype_choice == backend.info.dtype_choice  # into run.json
