@@ -8,8 +8,8 @@ needs no model (tests and dry pipelines; its similarities are word overlap).
 A model runs on one of three backends (`backend=`): `torch` (sentence-transformers, fp32),
 `onnx` (the same network exported to ONNX, fp32) or `onnx-int8` (dynamically quantised int8;
 see `onnx_export`). `auto` picks onnx-int8 when onnxruntime is installed and torch otherwise,
-and says which and why in `backend_note`: on the Debian FAQ its recall@k and MRR match the
-torch path within 0.01 at about 2-3x the chunks/s on 2 cores (benchmarks/bench_embedding.py).
+and says which and why in `backend_note`; benchmarks/bench_embedding.py measures each
+backend's chunks/s and its recall@k and MRR on the Debian FAQ against the torch path.
 Bulk jobs (indexing) run on every core the process may use unless told a thread count, with
 the caller's thread settings restored afterwards.
 
@@ -149,8 +149,8 @@ def choose_backend(requested: str) -> tuple[str, str]:
     has_ort = importlib.util.find_spec("onnxruntime") is not None
     if requested == "auto":
         if has_ort:
-            return "onnx-int8", ("auto: onnxruntime is installed; dynamic int8 ONNX matches the torch path's "
-                                 "recall@k and MRR within 0.01 at about 2-3x the speed (benchmarks/bench_embedding.py)")
+            return "onnx-int8", ("auto: onnxruntime is installed, so the dynamically quantised int8 ONNX export "
+                                 "runs (torch vs onnx vs onnx-int8 speed and recall: benchmarks/bench_embedding.py)")
         return "torch", "auto: onnxruntime is not installed (pip install onnxruntime), so the torch fp32 path runs"
     if requested.startswith("onnx") and not has_ort:
         raise ValueError(f"embedding backend {requested} needs onnxruntime: pip install onnxruntime")
