@@ -129,6 +129,19 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
     return result
 
 
+def _learning_curve(task: LoadedTask, arm_index: int, splits, backend: Backend, ctx_base: dict,
+                    result: ArmResult, reporter: Reporter) -> None:
+    """The arm's learning-curve points when its spec asks for them (a failure is recorded)."""
+    if task.spec.arms[arm_index].learning_curve is None or result.status != "ok":
+        return
+    from advisor.evaluation.learning_curve import run_learning_curve
+
+    try:
+        result.learning_curve = run_learning_curve(task, arm_index, splits, backend, ctx_base, reporter.status)
+    except UserError as exc:
+        result.errors.append(f"learning curve: {exc}")
+
+
 def _task_info(task: LoadedTask) -> TaskInfo:
     digest = hashlib.sha256(task.path.read_bytes()).hexdigest()
     return TaskInfo(name=task.spec.name, type=task.spec.type, path=str(task.path), sha256=digest)
@@ -211,6 +224,7 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
             done = read_samples(run_dir, arm.name) if previous else []
             ctx = PrepareContext(arm_name=arm.name, **ctx_base)
             record.arms.append(_run_arm(task, i, test, backend, ctx, run_dir, reporter, done))
+            _learning_curve(task, i, splits, backend, ctx_base, record.arms[-1], reporter)
             write_record(run_dir, record)
             if record.arms[-1].status == "cancelled":
                 raise KeyboardInterrupt
