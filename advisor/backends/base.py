@@ -87,6 +87,7 @@ class BackendInfo:
     dtype: str
     threads: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    dtype_choice: str | None = None  # why this dtype (dtype auto: the hardware feature that decided)
 
 
 class ServingStats(BaseModel):

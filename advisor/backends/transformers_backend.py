@@ -27,6 +27,7 @@ from advisor.backends.base import (
 )
 from advisor.backends.chat_tokens import ChatTokenizer
 from advisor.artifacts.models import resolve_model
+from advisor.backends.dtype import resolve_dtype
 from advisor.spec.model import TaskSpec
 
 __all__ = ["TransformersBackend", "common_prefix_length"]
@@ -74,17 +75,18 @@ class TransformersBackend(Backend):
 
         if model.threads:
             torch.set_num_threads(model.threads)
-        resolved = resolve_model(model.name, model.dtype, status=status)
         device = model.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
+        dtype, dtype_why = resolve_dtype(model.dtype, device)
+        resolved = resolve_model(model.name, dtype, status=status)
         self.batch_size = generation.batch_size
         self.chat = ChatTokenizer(resolved.path)  # template, end-of-turn ids, memo: shared with vllm and LoRA
         self.tokenizer = self.chat.tokenizer
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=getattr(torch, model.dtype)).to(device)
+        self.model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=getattr(torch, dtype)).to(device)
         self.model.eval()
         cfg_len = getattr(self.model.config, "max_position_embeddings", None) or 2048
         self.context_length = min(model.max_context or cfg_len, cfg_len)
@@ -95,7 +97,8 @@ class TransformersBackend(Backend):
         self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
         self._can_keep = "logits_to_keep" in params
         self.info = BackendInfo(
-            name=self.name, model=model.name, model_id=resolved.model_id, device=device, dtype=model.dtype,
+            name=self.name, model=model.name, model_id=resolved.model_id, device=device, dtype=dtype,
+            dtype_choice=dtype_why,
             threads=torch.get_num_threads() if device == "cpu" else None,
             extra={"path": str(resolved.path), "source": resolved.source, "prefix_caching": "on"},
         )

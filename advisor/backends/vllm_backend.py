@@ -33,6 +33,7 @@ from advisor.backends.http import HttpClient, HttpError
 from advisor.backends.vllm_server import VllmServer, default_python, log_tail
 from advisor.errors import UserError
 from advisor.artifacts.models import resolve_model
+from advisor.backends.dtype import resolve_dtype
 from advisor.spec.model import ModelSpec, TaskSpec
 from advisor.spec.serving import ServingSpec
 
@@ -73,10 +74,12 @@ class VllmBackend(Backend):
         super().__init__(spec, status=status)
         model = spec.model
         self.serving = serving = spec.serving
-        resolved = resolve_model(model.name, model.dtype, status=status)
+        self.device = _device(model)
+        # vLLM loads the weights itself; the server's --dtype follows the same auto rule.
+        dtype, dtype_why = resolve_dtype(model.dtype, self.device)
+        resolved = resolve_model(model.name, dtype, status=status)
         self.tok = ChatTokenizer(resolved.path)
         self.served = serving.served_model or model.name
-        self.device = _device(model)
         self.run_dir: Path | None = None
         self._failure: str | None = None
         self._adapters: dict[str, str] = {}  # adapter folder -> served name
@@ -92,7 +95,7 @@ class VllmBackend(Backend):
             self._check_attached(base_url)
             max_len = serving.max_model_len
         else:
-            self.server = VllmServer(default_python(serving.python), resolved.path, self.served, dtype=model.dtype,
+            self.server = VllmServer(default_python(serving.python), resolved.path, self.served, dtype=dtype,
                                      max_model_len=serving.max_model_len, device=self.device, port=serving.port,
                                      lora_rank=self.lora_rank, kv_cache_gib=serving.kv_cache_gib,
                                      extra_args=serving.server_args, status=self.status)
@@ -103,7 +106,8 @@ class VllmBackend(Backend):
         try:
             self.context_length = min(model.max_context or max_len, max_len)
             self.info = BackendInfo(
-                name=self.name, model=model.name, model_id=resolved.model_id, device=self.device, dtype=model.dtype,
+                name=self.name, model=model.name, model_id=resolved.model_id, device=self.device, dtype=dtype,
+                dtype_choice=dtype_why,
                 extra={"path": str(resolved.path), "server": "attached" if serving.base_url else "started",
                        "version": self._version(), "concurrency": str(serving.concurrency),
                        "lora": f"max rank {self.lora_rank}" if self.lora_rank else "off",

@@ -133,6 +133,7 @@ class BackendRecord(Section):
     model_id: str = ""
     device: str = ""
     dtype: str = ""
+    dtype_choice: str | None = Field(None, description="why this dtype (dtype auto: the hardware feature that decided)")
     threads: int | None = None
     extra: dict[str, str] = Field(default_factory=dict)
     context_length: int | None = None

@@ -128,6 +128,9 @@ class IndexFacts(Section):
     embed_seconds: float | None = None
     faiss_seconds: float | None = None
     chunks_per_s: float | None = None
+    embed_backend: str | None = Field(None, description="what computed the vectors: torch, onnx-fp32, onnx-int8, hash")
+    embed_backend_why: str | None = Field(None, description="why that backend (embed_backend auto: what was installed)")
+    embed_threads: int | None = Field(None, description="threads while embedding the corpus")
     built: str | None = None
     key: str | None = None
     how: str | None = None

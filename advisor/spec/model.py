@@ -78,7 +78,9 @@ class ModelSpec(Strict):
     """The base model every arm shares."""
 
     name: str = Field(DEFAULT_MODEL, description="registry short name or a local Hugging Face folder")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="weights dtype")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="weights dtype; auto = bfloat16 on CPUs with AVX512-BF16 or AMX and on CUDA (float16 "
+                            "where CUDA lacks bf16), float32 otherwise")
     threads: int | None = Field(
         1, ge=1, description="CPU threads for the in-process backend (1 is steadiest on a loaded 2-core box)"
     )

@@ -98,6 +98,12 @@ class LoraStrategy(Strategy):
         training = {k: fields[k] for k in TRAINING_FIELDS}
         return cache.adapter_key(model_id, data_hash(train, val), training, self._seed(ctx), self.prompting.system_prompt())
 
+    def _base_dtype(self) -> str:
+        """The base weights' dtype, as the in-process backend resolves `model.dtype` (auto included)."""
+        from advisor.backends.dtype import resolve_dtype
+
+        return resolve_dtype(self.spec.model.dtype, self._device()[0])[0]
+
     def _device(self) -> tuple[str, str]:
         import torch
 
@@ -112,7 +118,7 @@ class LoraStrategy(Strategy):
     # -- prepare -------------------------------------------------------------------------
     def prepare(self, ctx: PrepareContext) -> PrepareFacts:
         self.check_task(self.spec, self.config)
-        resolved = resolve_model(self.spec.model.name, self.spec.model.dtype, status=ctx.status)
+        resolved = resolve_model(self.spec.model.name, self._base_dtype(), status=ctx.status)
         train, val, split_note = self._splits(ctx)
         self.train = list(ctx.splits.train)
         key = self._key(ctx, resolved.model_id, train, val)
@@ -252,7 +258,7 @@ class LoraStrategy(Strategy):
             examples_seen = min(steps * self.config.batch_size * self.config.grad_accum, round(epochs * len(train)))
             out.train_tokens = round(per_example * examples_seen)
             out.prompt_tokens = sum(ctx.backend.count_tokens([self.prompting.parts(s).messages() for s in test]))
-        resolved = resolve_model(self.spec.model.name, self.spec.model.dtype)
+        resolved = resolve_model(self.spec.model.name, self._base_dtype())
         if cache.lookup(ctx.cache_dir, self._key(ctx, resolved.model_id, train, val)) is not None:
             out.notes.append("adapter already in the cache: no training needed")
             steps, out.train_tokens = 0, 0

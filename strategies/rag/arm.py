@@ -28,7 +28,7 @@ from advisor.evaluation.scoring import normalize_answer
 from advisor.spec.model import TaskSpec
 from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction, Strategy
 
-from strategies.rag.common import EmbeddingSettings, embedder_for, index_params, index_report, retrieval_details
+from strategies.rag.common import EmbeddingSettings, embed_facts, embedder_for, index_params, index_report, retrieval_details
 
 __all__ = ["RagConfig", "RagStrategy", "pack_passages", "format_passage", "embed_text"]
 
@@ -145,7 +145,7 @@ class RagStrategy(Strategy):
         self.check_task(self.spec, self.config)
         cfg, corpus = self.config, self.spec.corpus
         assert corpus is not None
-        embedder = embedder_for(cfg, ctx.status)
+        embedder = embedder_for(cfg, ctx.status, ctx.cache_dir)
         fmt = {"folder": "folder", "jsonl": "jsonl"}.get(corpus.format, "auto")
         key_parts = {"what": "corpus-chunks", "embedder": embedder.identity, "corpus_sha256": corpus_hash(corpus.path),
                      "reader": {"format": fmt, "id": corpus.id_field, "text": corpus.text_field,
@@ -165,7 +165,7 @@ class RagStrategy(Strategy):
             vectors = embedder.encode([embed_text(c.as_dict(), cfg.embed_headings) for c in chunks],
                                       cfg.embed_batch_size, progress=True)
             embed_s = time.perf_counter() - t0
-            facts = {"documents": len(docs), "embed_seconds": round(embed_s, 3),
+            facts = {"documents": len(docs), "embed_seconds": round(embed_s, 3), **embed_facts(embedder),
                      "chunks_per_s": round(len(chunks) / embed_s, 1) if embed_s > 0 else None, "problems": found}
             return [c.as_dict() for c in chunks], vectors, facts
 

@@ -27,7 +27,7 @@ from advisor.evaluation.sections import ArmDetails, PrepareFacts
 from advisor.evaluation.strategy import PrepareContext, Prediction
 
 from strategies.prompting.arm import PromptingConfig, PromptingStrategy
-from strategies.rag.common import EmbeddingSettings, embedder_for, index_params, index_report, retrieval_details
+from strategies.rag.common import EmbeddingSettings, embed_facts, embedder_for, index_params, index_report, retrieval_details
 
 __all__ = ["KnnShotConfig", "KnnShotStrategy"]
 
@@ -53,7 +53,7 @@ class KnnShotStrategy(PromptingStrategy):
         cfg = self.config
         if cfg.shots > len(ctx.splits.train):
             return super().prepare(ctx)  # raises the prompting arm's clear error
-        embedder = embedder_for(cfg, ctx.status)
+        embedder = embedder_for(cfg, ctx.status, ctx.cache_dir)
         train = ctx.splits.train
         self.train = {s.id: s for s in train}
         digest = hashlib.sha256(json.dumps([[s.id, s.input, s.target] for s in train]).encode()).hexdigest()
@@ -65,7 +65,8 @@ class KnnShotStrategy(PromptingStrategy):
             vectors = embedder.encode([s.input for s in train], cfg.embed_batch_size, progress=True)
             embed_s = time.perf_counter() - t0
             return ([{"id": s.id} for s in train], vectors,
-                    {"embed_seconds": round(embed_s, 3), "chunks_per_s": round(len(train) / embed_s, 1) if embed_s else None})
+                    {"embed_seconds": round(embed_s, 3), "chunks_per_s": round(len(train) / embed_s, 1) if embed_s else None,
+                     **embed_facts(embedder)})
 
         index = cached_index(ctx.cache_dir, key_parts, index_params(cfg), make, status=ctx.status)
         self.retriever = Retriever(embedder, index, max(1, cfg.shots))
