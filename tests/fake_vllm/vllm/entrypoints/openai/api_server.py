@@ -9,7 +9,8 @@ with prompt_logprobs) and /v1/chat/completions. Its behaviour is a formula tests
 - the log-probability of prompt token t at position i is -(((t * 7 + i) % 11) + 1) / 4,
   minus 1 more for a LoRA adapter's name; a non-streamed request with `logprobs` answers one
   greedy token among `allowed_token_ids` with that log-probability at position len(prompt).
-Environment switches: FAKE_FAIL=1 exits at start; FAKE_DIE_AFTER=N exits after N
+Environment switches: FAKE_PROCESSED_LOGPROBS=1 answers forced tokens with 0.0 (a server
+whose log-probabilities come after the allowed-token mask); FAKE_FAIL=1 exits at start; FAKE_DIE_AFTER=N exits after N
 completion requests (only once when FAKE_DIE_MARK names a
 file it creates); FAKE_FLAKY=N answers the first N completion requests with HTTP 503;
 FAKE_API_KEY requires that Bearer token; FAKE_STARTUP_S delays readiness.
@@ -139,9 +140,11 @@ def make_handler(state: State):
             token = max(allowed, key=lambda t: (logprob(t, position, lora), -t))
             name = f"token_id:{token}" if body.get("return_tokens_as_token_ids") else "x"
             state.forced += 1
+            # FAKE_PROCESSED_LOGPROBS=1: log-probabilities after the allowed-token mask (all 0.0)
+            value = 0.0 if os.environ.get("FAKE_PROCESSED_LOGPROBS") else logprob(token, position, lora)
             return self._json(200, {"choices": [{"text": "x", "finish_reason": "length", "logprobs": {
-                "tokens": [name], "token_logprobs": [logprob(token, position, lora)], "text_offset": [0],
-                "top_logprobs": [{name: logprob(token, position, lora)}] if body["logprobs"] else None}}],
+                "tokens": [name], "token_logprobs": [value], "text_offset": [0],
+                "top_logprobs": [{name: value}] if body["logprobs"] else None}}],
                 "usage": {"prompt_tokens": len(prompt), "completion_tokens": 1}})
 
         def _chat(self, body) -> None:
