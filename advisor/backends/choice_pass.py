@@ -10,8 +10,9 @@ here each prompt's tokens are computed once per request:
    vocabulary: that distribution scores every label's first token, which is the whole score
    of a single-token label.
 2. **Label pass**, only for labels of more than one token: the prompt pass's key/value cache
-   is expanded across those labels (one row per request and label) and the label's tokens but
-   the last are run on top of it, right-padded; position t predicts token t + 1.
+   is expanded across those labels (one row per request and label, at most as many rows per
+   pass as the batch has prompts, so memory stays bounded) and the label's tokens but the last
+   are run on top of it, right-padded; position t predicts token t + 1.
 
 The attention mask hides the padding and position ids follow the mask, so the numbers equal
 the unbatched, uncached computation (checked in tests to 1e-4 nats).
@@ -19,6 +20,7 @@ the unbatched, uncached computation (checked in tests to 1e-4 nats).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 __all__ = ["score_rows"]
@@ -59,20 +61,31 @@ def score_rows(model: Any, *, own: list[list[int]], prefix_len: int, cache: Any,
     scores = [[float(first[r, ids[0]]) for ids in labels[r]] for r in range(rows)]
 
     longer = [(r, c, ids) for r in range(rows) for c, ids in enumerate(labels[r]) if len(ids) > 1]
-    if not longer:
-        return scores
-    select = torch.tensor([r for r, _, _ in longer], device=device)
-    cache.batch_select_indices(select)  # one copy of the prompt's cache per (row, label)
-    steps = max(len(ids) - 1 for _, _, ids in longer)
-    cont = torch.tensor([ids[:-1] + [pad] * (steps - len(ids) + 1) for _, _, ids in longer], device=device)
-    cont_mask = torch.tensor([[1] * (len(ids) - 1) + [0] * (steps - len(ids) + 1) for _, _, ids in longer],
-                             device=device)
-    last = positions[select, -1:]  # position of each row's last prompt token
-    cont_positions = last + 1 + torch.arange(steps, device=device).unsqueeze(0)
-    logits, _ = _forward(model, cache_kw, can_keep, cont, torch.cat([mask[select], cont_mask], dim=-1),
-                         cont_positions, cache, keep_last=False)
-    logprobs = torch.log_softmax(logits.float(), dim=-1)  # (label rows, steps, vocab)
-    for k, (r, c, ids) in enumerate(longer):
-        targets = torch.tensor(ids[1:], device=device).unsqueeze(-1)
-        scores[r][c] += float(logprobs[k, :len(ids) - 1].gather(-1, targets).sum())
+    # At most `rows` label rows per pass: the prompt's cache is copied once per label row, so
+    # memory stays at twice the prompt pass's cache however many labels there are.
+    for start in range(0, len(longer), rows):
+        chunk = longer[start:start + rows]
+        select = torch.tensor([r for r, _, _ in chunk], device=device)
+        steps = max(len(ids) - 1 for _, _, ids in chunk)
+        cont = torch.tensor([ids[:-1] + [pad] * (steps - len(ids) + 1) for _, _, ids in chunk], device=device)
+        cont_mask = torch.tensor([[1] * (len(ids) - 1) + [0] * (steps - len(ids) + 1) for _, _, ids in chunk],
+                                 device=device)
+        cont_positions = positions[select, -1:] + 1 + torch.arange(steps, device=device).unsqueeze(0)
+        logits, _ = _forward(model, cache_kw, can_keep, cont, torch.cat([mask[select], cont_mask], dim=-1),
+                             cont_positions, _select_rows(cache, select), keep_last=False)
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # (label rows, steps, vocab)
+        for k, (r, c, ids) in enumerate(chunk):
+            targets = torch.tensor(ids[1:], device=device).unsqueeze(-1)
+            scores[r][c] += float(logprobs[k, :len(ids) - 1].gather(-1, targets).sum())
     return scores
+
+
+def _select_rows(cache: Any, select: Any) -> Any:
+    """A cache holding rows `select` of `cache` (repeats allowed); `cache` itself is unchanged."""
+    if hasattr(cache, "layers"):  # transformers >= 4.56: copy the layer objects, not their tensors
+        out = copy.copy(cache)
+        out.layers = [copy.copy(layer) for layer in cache.layers]
+    else:
+        out = copy.deepcopy(cache)
+    out.batch_select_indices(select)
+    return out
