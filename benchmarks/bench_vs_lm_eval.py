@@ -94,8 +94,9 @@ def advisor_side(args: argparse.Namespace) -> None:
         arm = next(a for a in spec.arms if a.strategy == "prompting" and a.config.get("mode") == "choice")
         config = PromptingConfig(**{**arm.config, "shots": args.shots})
     started = time.perf_counter()
-    backend = TransformersBackend(ModelSpec(name=args.model, dtype="float32", threads=args.threads),
-                                  GenerationSpec(batch_size=args.batch_size))
+    backend = TransformersBackend(spec.model_copy(update={
+        "model": ModelSpec(name=args.model, dtype="float32", threads=args.threads),
+        "generation": GenerationSpec(batch_size=args.batch_size)}))
     loaded = time.perf_counter()
     arm = PromptingStrategy(config, spec)
     arm.prepare(PrepareContext(spec=spec, splits=splits, arm_name="bench", seed=spec.seed, cache_dir=Path(args.out).parent,

@@ -21,13 +21,14 @@ from advisor.backends.base import ChoiceRequest  # noqa: E402
 from advisor.spec.model import GenerationSpec, ModelSpec  # noqa: E402
 from tests.conftest import TINY_INPUTS as INPUTS  # noqa: E402
 from tests.conftest import tiny_chat as _conv  # noqa: E402
+from tests.factories import task_spec  # noqa: E402
 
 LABELS = ("ham", "spam", "free prize", "call now ! ! yes")  # 1, 1, 2 and 5 tokens
 
 
 @pytest.fixture(scope="module")
 def backend(tiny_llama: Path):
-    return tb.TransformersBackend(ModelSpec(name=str(tiny_llama), threads=1), GenerationSpec(batch_size=4))
+    return tb.TransformersBackend(task_spec(ModelSpec(name=str(tiny_llama), threads=1), GenerationSpec(batch_size=4)))
 
 
 def _per_label_reference(backend, request: ChoiceRequest) -> list[float]:
