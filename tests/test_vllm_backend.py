@@ -117,6 +117,44 @@ def test_choice_scores_sum_the_choice_tokens(tiny_llama: Path, tmp_path: Path) -
         backend.close()
 
 
+def test_forced_choice_scores_equal_prompt_logprobs(tiny_llama: Path, monkeypatch) -> None:
+    """The one-pass method (forced one-token requests, which read vLLM's prefix cache) gives
+    what prompt + label with prompt_logprobs gives, to 1e-4 nats, one request per label token."""
+    backend = _backend(tiny_llama)
+    try:
+        labels = ("ham", "spam", "free prize", "call now ! yes")
+        requests = [ChoiceRequest(tiny_chat(t), labels) for t in ("hello world", "free prize call now", "yes")]
+        forced = backend.score_choices(requests)
+        stats = _get(backend, "/stats")
+        tok = ChatTokenizer(tiny_llama)
+        assert stats["forced"] == len(requests) * sum(len(tok.choice_ids(c)) for c in labels)
+        monkeypatch.setattr(backend, "choice_method", "prompt_logprobs")
+        old = backend.score_choices(requests)
+        assert _get(backend, "/stats")["forced"] == stats["forced"]  # the old path sent none
+        for a, b in zip(forced, old):
+            assert a.error is None and b.error is None
+            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+            assert a.choice_tokens == b.choice_tokens == [1, 1, 2, 4] and a.prompt_tokens == b.prompt_tokens
+    finally:
+        backend.close()
+
+
+def test_forced_scores_that_disagree_fall_back_to_prompt_logprobs(tiny_llama: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_PROCESSED_LOGPROBS", "1")
+    backend = _backend(tiny_llama)
+    try:
+        requests = [ChoiceRequest(tiny_chat(t), ("ham", "free prize")) for t in ("hello world", "yes")]
+        got = backend.score_choices(requests)
+        tok = ChatTokenizer(tiny_llama)
+        assert backend.choice_method == "prompt_logprobs" and backend.info.extra["choice_method"] == "prompt_logprobs"
+        for r, s in zip(requests, got):
+            p = tok.prompt_ids(r.messages)
+            want = [sum(logprob(t, len(p) + k, False) for k, t in enumerate(tok.choice_ids(c))) for c in r.choices]
+            assert s.logprobs == pytest.approx(want) and s.error is None
+    finally:
+        backend.close()
+
+
 def test_lora_rank_follows_the_lora_arms(tiny_llama: Path) -> None:
     from advisor.backends.vllm_backend import lora_rank_for
 

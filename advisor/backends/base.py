@@ -19,10 +19,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Message", "GenerateRequest", "Generation", "ChoiceRequest", "ChoiceScores", "Backend",
-    "BackendInfo", "ServingStats",
+    "BackendInfo", "ServingStats", "PLAIN_ROLE",
 ]
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+# A conversation of one message with this role is a plain-text prompt: tokenised as it is,
+# without the chat template (the prompting arm's `chat: false`, lm-evaluation-harness's format).
+PLAIN_ROLE = "plain"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from advisor.prompting.answers import extract_answer, match_label
 from advisor.backends.base import Backend, ChoiceRequest, GenerateRequest
 from advisor.spec.data import Sample
 from advisor.errors import UserError
-from advisor.prompting.prompts import InputTemplate, PromptParts, fit_prompts
+from advisor.prompting.prompts import PLAIN_LABEL_PREFIX, InputTemplate, PromptParts, fit_prompts
 from advisor.spec.model import TaskSpec
 from advisor.evaluation.record import SampleExtra
 from advisor.evaluation.sections import Calibration, PrepareFacts
@@ -46,6 +46,10 @@ class PromptingConfig(BaseModel):
     instructions: str | None = Field(None, description="overrides the task's instructions for this arm")
     max_new_tokens: int | None = Field(None, ge=1, le=4096, description="overrides generation.max_new_tokens")
     length_normalize: bool = Field(False, description="choice scoring: mean log-prob per token instead of sum")
+    chat: bool = Field(
+        True, description="false: one plain-text prompt without the chat template (instructions, "
+                          "demonstrations as 'input label', the input; blank lines between) and labels "
+                          "scored as ' label': lm-evaluation-harness's prompt, for comparing accuracy")
     calibrate: bool = Field(
         True, description="choice scoring: subtract each label's log-prob on content-free inputs "
                           "(contextual calibration, Zhao et al. 2021) to remove the model's label bias")
@@ -107,7 +111,7 @@ class PromptingStrategy(Strategy):
         info = PrepareFacts(mode=self.mode, shots=len(self.demos), demonstration_ids=[s.id for s in self.demos])
         if self.mode == "choice" and self.config.calibrate and ctx.backend is not None:
             labels = tuple(self.spec.labels or ())
-            probes = [ChoiceRequest(self.parts(Sample(id="content-free", input=text, target="")).messages(), labels,
+            probes = [ChoiceRequest(self.parts(Sample(id="content-free", input=text, target="")).messages(), self.choices(),
                                     adapter=self.adapter) for text in CONTENT_FREE]
             scores = ctx.backend.score_choices(probes)
             self.offsets = [sum(s.logprobs[j] for s in scores) / len(scores) for j in range(len(labels))]
@@ -144,7 +148,13 @@ class PromptingStrategy(Strategy):
 
     def parts(self, sample: Sample) -> PromptParts:
         demos = tuple((self.config.template.replace("{input}", d.input), d.target) for d in self.demos)
-        return PromptParts(system=self.system_prompt(), input=sample.input, template=self.config.template, demos=demos)
+        return PromptParts(system=self.system_prompt(), input=sample.input, template=self.config.template, demos=demos,
+                           chat=self.config.chat)
+
+    def choices(self) -> tuple[str, ...]:
+        """The label strings scored after the prompt (plain prompts: lm-eval's ' label')."""
+        prefix = "" if self.config.chat else PLAIN_LABEL_PREFIX
+        return tuple(prefix + label for label in self.spec.labels or ())
 
     def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:
         gen = self.spec.generation
@@ -156,7 +166,7 @@ class PromptingStrategy(Strategy):
             reserve = max_new
         fitted = fit_prompts([self.parts(s) for s in samples], backend, reserve)
         if self.mode == "choice":
-            requests = [ChoiceRequest(messages=p.messages(), choices=tuple(labels), adapter=self.adapter) for p, _ in fitted]
+            requests = [ChoiceRequest(messages=p.messages(), choices=self.choices(), adapter=self.adapter) for p, _ in fitted]
             results = backend.score_choices(requests)
             preds = []
             for s, (_, info), r in zip(samples, fitted, results):
