@@ -105,45 +105,102 @@ def write_record(run_dir: Path, record: RunRecord) -> Path:
     return target
 
 
+def _decode(file: Path, raw: bytes) -> str:
+    """UTF-8 text of a record file; a bad byte is reported by line, never as a traceback."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UserError(f"{file}:{line}: not UTF-8 text ({exc.reason}); the file is damaged") from None
+
+
 def read_record(path: str | Path) -> tuple[RunRecord, Path]:
-    """A record from a run directory or a run.json path; (record, run directory)."""
+    """A record from a run directory or a run.json path; (record, run directory).
+
+    Anything that is not a record (bytes that are not UTF-8, JSON that is not an object,
+    a missing or wrong field) is a UserError naming the file, never a traceback."""
     path = Path(path)
     file = path / RUN_FILE if path.is_dir() else path
     if not file.is_file():
         raise UserError(f"{path}: no run record here (expected a run directory or a {RUN_FILE})")
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{file}: cannot read ({exc.strerror})") from None
+    try:
+        data = json.loads(_decode(file, raw))
     except json.JSONDecodeError as exc:
         raise UserError(f"{file}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise UserError(f"{file}: not a valid run record (nested too deeply)") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{file}: not a valid run record (expected a JSON object, got {type(data).__name__})")
     version = str(data.get("schema_version", ""))
     if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise UserError(f"{file}: schema_version {version or '(none)'} is not supported (this advisor reads {SCHEMA_VERSION})")
     try:
         return RunRecord.model_validate(data), file.parent
     except Exception as exc:  # pydantic ValidationError: name the first bad field
-        raise UserError(f"{file}: not a valid run record ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"{file}: not a valid run record ({_first_error(exc)})") from None
+
+
+def _first_error(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
+            return f"{where}: {first.get('msg', 'invalid')}"
+        except Exception:
+            pass
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def append_samples(run_dir: Path, rows: list[SampleRow]) -> None:
+    """Append whole lines and fsync: a kill can tear only the last line, which a resume repairs."""
+    text = "".join(json.dumps(row.model_dump(mode="json"), ensure_ascii=False) + "\n" for row in rows)
     with (run_dir / SAMPLES_FILE).open("a", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row.model_dump(mode="json"), ensure_ascii=False) + "\n")
+        fh.write(text)  # one write: an interrupt lands before or after it, never between rows
         fh.flush()
         os.fsync(fh.fileno())
 
 
+def _parse_row(file: Path, lineno: int, raw: bytes) -> SampleRow:
+    text = _decode(file, raw)  # a bad byte is reported at its own line
+    try:
+        return SampleRow.model_validate_json(text)
+    except Exception as exc:  # pydantic ValidationError (bad JSON, not an object, wrong field)
+        raise UserError(f"{file}:{lineno}: not a valid sample row ({_first_error(exc)})") from None
+
+
 def read_samples(run_dir: Path, arm: str | None = None) -> list[SampleRow]:
-    """Rows of samples.jsonl (optionally one arm's); a torn last line from a crash is skipped."""
+    """Rows of samples.jsonl (optionally one arm's).
+
+    A last line without its newline that does not parse is a write torn by a kill: it is
+    skipped here (and cut off by `repair_samples` before a resume). Any other bad line is
+    damage the tool did not cause: a UserError naming the file and line."""
     file = run_dir / SAMPLES_FILE
-    if not file.exists():
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise UserError(f"{file}: cannot read ({exc.strerror})") from None
+    lines = raw.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
     rows = []
-    for line in file.read_text(encoding="utf-8").splitlines():
-        try:
-            row = SampleRow.model_validate_json(line)
-        except Exception:
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
             continue
+        row = _parse_row(file, lineno, line)
         if arm is None or row.arm == arm:
+            rows.append(row)
+    if tail.strip():
+        try:
+            row = _parse_row(file, len(lines) + 1, tail)
+        except UserError:
+            row = None  # torn by a kill
+        if row is not None and (arm is None or row.arm == arm):
             rows.append(row)
     return rows
 
