@@ -90,10 +90,12 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from advisor.spec.data import load_splits
     from advisor.spec import load_task
+    from advisor.spec.load import check_arm_needs
 
     task = load_task(args.task)
     spec = task.spec
     splits = load_splits(spec)
+    check_arm_needs(task, len(splits.train))
     out = _console()
     sizes = ", ".join(f"{k} {v}" for k, v in splits.sizes().items())
     out.print(f"[green]ok[/green] {args.task}: task [bold]{spec.name}[/bold] ({spec.type}), {sizes}")

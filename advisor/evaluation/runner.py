@@ -27,7 +27,7 @@ from advisor.progress import NullReporter, Reporter
 from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, append_samples, read_record, read_samples, write_record
 from advisor.evaluation.rundir import claim_run_dir, repair_samples
 from advisor.evaluation.scoring import score
-from advisor.spec.load import LoadedTask
+from advisor.spec.load import LoadedTask, check_arm_needs
 from advisor.evaluation.strategy import PrepareContext, Prediction
 from advisor.evaluation.summary import summarize_rows
 
@@ -164,6 +164,7 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
     if unknown:
         raise UserError(f"unknown arm(s) {', '.join(unknown)}; the task defines: {', '.join(names)}")
     splits = load_splits(spec)
+    check_arm_needs(task, len(splits.train), chosen)
     test = splits.test[: options.limit] if options.limit else splits.test
     previous: RunRecord | None = None
     new_id = uuid.uuid4().hex[:8]
