@@ -69,7 +69,8 @@ def _rows(arm: str, samples: list[Sample], preds: list[Prediction], task: Loaded
 
 
 def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Backend, ctx: PrepareContext,
-             run_dir: Path, reporter: Reporter, done: list[SampleRow]) -> ArmResult:
+             run_dir: Path, reporter: Reporter, done: list[SampleRow],
+             interrupts: list[KeyboardInterrupt] | None = None) -> ArmResult:
     spec = task.spec
     arm = spec.arms[arm_index]
     config = task.arm_configs[arm.name]
@@ -108,6 +109,8 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
     except KeyboardInterrupt as exc:  # the caller sees status "cancelled" and stops the run
         result.status = "cancelled"
         result.errors.append(f"interrupted ({exc or 'Ctrl-C'}); finished samples kept")
+        if interrupts is not None:
+            interrupts.append(exc)  # re-raised by the caller: SIGTERM keeps its exit code
     except UserError as exc:
         result.status = "failed"
         result.errors.append(str(exc))
@@ -244,10 +247,11 @@ def _run_arms(task: LoadedTask, spec, test: list[Sample], splits, chosen: list[s
                 record.arms.append(old)
                 continue
             ctx = PrepareContext(arm_name=arm.name, **ctx_base)
-            record.arms.append(_run_arm(task, i, test, backend, ctx, run_dir, reporter, done))
+            interrupts: list[KeyboardInterrupt] = []
+            record.arms.append(_run_arm(task, i, test, backend, ctx, run_dir, reporter, done, interrupts))
             write_record(run_dir, record)
             if record.arms[-1].status == "cancelled":
-                raise KeyboardInterrupt
+                raise interrupts[0] if interrupts else KeyboardInterrupt()
         statuses = {a.status for a in record.arms}
         record.status = "ok" if statuses <= {"ok"} else ("failed" if statuses == {"failed"} else "partial")
         record.recommendation = _decide(record, run_dir, spec, reporter)
