@@ -6,6 +6,8 @@ failed, or the record predates it) gets one computed from its samples, marked as
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +56,11 @@ class ReportData:
 
     def retrieval(self) -> dict[str, RetrievalDetails]:
         return {a.name: a.details.retrieval for a in self.arms if a.details.retrieval is not None}
+
+    def data_curves(self) -> list[tuple[ArmResult, Any]]:
+        """Arms with learning-curve points (metric against train examples), each with its fit (CurveFit or None)."""
+        fits = {f.arm: f for f in (self.rec.learning_curves if self.rec else [])}
+        return [(a, fits.get(a.name)) for a in self.arms if a.learning_curve is not None]
 
     def risks(self) -> dict[str, LoraRisks]:
         return {a.name: a.details.risks for a in self.arms if a.details.risks is not None}

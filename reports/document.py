@@ -55,6 +55,8 @@ def _recommendation(d: ReportData) -> list[Block]:
     elif sens:
         out.append(Block("p", f"Sensitivity to volume: {sens[0].winner or 'none'} wins at every volume from "
                               f"{fmt.volume(sens[0].from_)} up (checked to {fmt.volume(1e10)} queries/month)."))
+    if rec.how.rule:
+        out.append(Block("p", f"Rule `{rec.how.rule}`: {rec.how.ranking}."))
     if d.rec_source != "run.json":
         out.append(Block("p", f"_Recommendation {d.rec_source}._"))
     return out
@@ -154,8 +156,30 @@ def _errors(d: ReportData) -> list[Block]:
     return [Block("h2", "Errors and exclusions"), Block("ul", items=items)] if items else []
 
 
+def _data_curves(d: ReportData) -> list[Block]:
+    found = d.data_curves()
+    if not found:
+        return []
+    rows = []
+    for arm, _ in found:
+        lc = arm.learning_curve
+        for p in lc.points:
+            rows.append([arm.name, f"{p.fraction:.0%}", str(p.n_train), p.error or fmt.pct(p.metric), lc.split,
+                         str(p.n_eval), f"{p.prepare_s:.1f}" + (" (cached)" if p.reused else "")])
+    out = [Block("h2", "Learning curves"),
+           Block("table", headers=["arm", "share of train", "train examples", d.primary, "evaluated on", "items",
+                                   "prepare s"], rows=rows)]
+    items = [f"**{arm.name}**: {fit.message}" + (f" Fit {fit.form}: a {fit.a:.3f}, b {fit.b:.3g}, c {fit.c:.3f}; "
+                                                 f"{fit.method}." if fit.a is not None else "")
+             for arm, fit in found if fit]
+    if items:
+        out.append(Block("ul", items=items))
+    return out
+
+
+
 def build_document(d: ReportData, plots: bool = False) -> list[Block]:
-    blocks = _overview(d) + _recommendation(d) + _arm_table(d) + _pairs(d) + _costs(d) + _details(d) + _errors(d)
+    blocks = _overview(d) + _recommendation(d) + _arm_table(d) + _pairs(d) + _costs(d) + _data_curves(d) + _details(d) + _errors(d)
     if plots:
         figures = all_plots(d)
         if figures:

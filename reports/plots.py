@@ -6,7 +6,8 @@ from advisor import fmt
 from reports.data import ReportData
 from reports.svg import PALETTE, Chart
 
-__all__ = ["metric_bars", "cost_scatter", "latency_boxes", "tco_lines", "learning_curves", "recall_curves", "all_plots"]
+__all__ = ["metric_bars", "cost_scatter", "latency_boxes", "tco_lines", "learning_curves", "data_curves", "recall_curves",
+           "all_plots"]
 
 
 def _colors(names: list[str]) -> dict[str, str]:
@@ -105,6 +106,32 @@ def learning_curves(d: ReportData) -> str | None:
     return chart.to_svg()
 
 
+def data_curves(d: ReportData) -> str | None:
+    """Metric against labelled train examples: measured points, the fitted curve (dashed, up
+    to the extrapolation limit) and the target it is read against (dotted grey)."""
+    found = d.data_curves()
+    if not found:
+        return None
+    m = d.primary
+    split = found[0][0].learning_curve.split
+    chart = Chart(f"{m} against labelled examples ({split} split)", "train examples (log)", f"{m} (%)", xlog=True)
+    colors = _colors([a.name for a in d.arms])
+    for arm, fit in found:
+        pts = [(p.n_train, 100 * p.metric) for p in arm.learning_curve.points if p.metric is not None and p.n_train > 0]
+        if not pts:
+            continue
+        color = colors[arm.name]
+        chart.points(pts, color, label=f"{arm.name} measured")
+        if fit is not None and fit.a is not None:
+            lo, hi = min(x for x, _ in pts), fit.range_max
+            xs = [lo * (hi / lo) ** (i / 40) for i in range(41)]
+            chart.line([(x, 100 * (fit.a - fit.b * x ** -fit.c)) for x in xs], color, f"{arm.name} fit", dash=True)
+            if fit.target is not None:
+                chart.line([(lo, 100 * fit.target), (hi, 100 * fit.target)], "#9ca3af",
+                           f"{fit.target_arm} ({fit.target_split})")
+    return chart.to_svg()
+
+
 def recall_curves(d: ReportData) -> str | None:
     found = {arm: r.recall_at_k for arm, r in d.retrieval().items() if r.recall_at_k}
     if not found:
@@ -125,6 +152,7 @@ def all_plots(d: ReportData) -> list[tuple[str, str]]:
                         ("Latency distributions", latency_boxes),
                         ("Total cost against query volume, with break-even points", tco_lines),
                         ("LoRA learning curves", learning_curves),
+                        ("Learning curves: metric against labelled examples, with the fitted curve", data_curves),
                         ("Retrieval recall@k", recall_curves)):
         svg = fn(d)
         if svg:

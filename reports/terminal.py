@@ -15,7 +15,7 @@ from advisor.evaluation.record import RunRecord
 from reports.arm_sections import Table as Facts, arm_retrieval_text, risk_summary, risk_table, training_text
 from reports.data import ReportData, gather
 
-__all__ = ["render_terminal", "arm_table", "recommendation_panel", "arm_facts"]
+__all__ = ["render_terminal", "arm_table", "recommendation_panel", "arm_facts", "curve_table"]
 
 
 def arm_table(d: ReportData) -> Table:
@@ -46,6 +46,24 @@ def arm_table(d: ReportData) -> Table:
     return table
 
 
+def curve_table(d: ReportData) -> Table | None:
+    """Learning-curve points: one row per arm, one column per share of the train split."""
+    found = d.data_curves()
+    if not found:
+        return None
+    shares = sorted({p.fraction for arm, _ in found for p in arm.learning_curve.points})
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False,
+                  title=f"learning curve: {d.primary} % on {found[0][0].learning_curve.split} (train examples)")
+    table.add_column("arm", style="bold", no_wrap=True)
+    for f in shares:
+        table.add_column(f"{f:.0%}", justify="right", no_wrap=True)
+    for arm, _ in found:
+        by = {p.fraction: p for p in arm.learning_curve.points}
+        table.add_row(escape(arm.name), *[(f"{100 * by[f].metric:.1f} ({by[f].n_train})" if f in by and by[f].metric
+                                           is not None else "—") for f in shares])
+    return table
+
+
 def recommendation_panel(d: ReportData) -> Panel | None:
     rec = d.rec
     if rec is None:
@@ -59,6 +77,8 @@ def recommendation_panel(d: ReportData) -> Panel | None:
     if len(rec.sensitivity) > 1:
         lines.append("• by volume: " + ", ".join(
             f"{s.winner or 'no arm'} wins from {fmt.volume(s.from_)}" for s in rec.sensitivity) + " queries/month")
+    if rec.how.rule:
+        lines.append(f"[dim]rule: {escape(rec.how.rule)}[/dim]")
     if rec.assumptions.defaults_used:
         lines.append(f"[dim]defaults used: {', '.join(rec.assumptions.defaults_used)}[/dim]")
     return Panel("\n".join(lines), title="recommendation", border_style="green" if rec.winner else "red")
@@ -101,6 +121,9 @@ def render_terminal(record: RunRecord, run_dir: Path | None = None, console: Con
     if panel is not None:
         console.print(panel)
     arm_facts(d, console)
+    curves = curve_table(d)
+    if curves is not None:
+        console.print(curves)
     for arm in record.arms:
         for err in arm.errors:
             console.print(f"[red]arm {escape(arm.name)}:[/red] {escape(err)}")

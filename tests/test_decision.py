@@ -127,7 +127,8 @@ def test_no_significant_difference_prefers_the_cheaper_arm() -> None:
     better[0] = True  # one item apart: not significant
     record, rows = make_run({"lora": {"correct": better, "busy_s": 0.05, "one_off_s": 7200},
                              "kshot": {"correct": base, "busy_s": 0.06}},
-                            pricing={"training_hourly_usd": 3.0}, decision={"weights": {"accuracy": 1, "latency": 0, "cost": 0}})
+                            pricing={"training_hourly_usd": 3.0},
+                            decision={"rule": "weighted", "weights": {"accuracy": 1, "latency": 0, "cost": 0}})
     rec = recommend(record, rows)
     assert rec.tie.switched is True and rec.winner == "kshot"
     assert any("not significantly different" in line and "cheaper one, kshot" in line for line in rec.rationale)
@@ -158,7 +159,7 @@ def test_sensitivity_switches_at_the_break_even_volume() -> None:
     record, rows = make_run({"lora": {"accuracy": 0.9, "busy_s": 0.1, "one_off_s": 36000},
                              "kshot": {"accuracy": 0.9, "busy_s": 0.4}},
                             pricing={"training_hourly_usd": 1.0, "serving_hourly_usd": 3.6, "horizon_months": 10},
-                            decision={"weights": {"accuracy": 0, "latency": 0, "cost": 1}})
+                            decision={"rule": "weighted", "weights": {"accuracy": 0, "latency": 0, "cost": 1}})
     rec = recommend(record, rows)
     (even,) = rec.break_even
     seg = rec.sensitivity
@@ -171,7 +172,8 @@ def test_sensitivity_switches_at_the_break_even_volume() -> None:
 def test_recommendation_is_json_serialisable_and_finite() -> None:
     import json
 
-    record, rows = make_run({"a": {"accuracy": 0.7}, "b": {"accuracy": 0.8, "one_off_s": 60, "kind": "index"}})
+    record, rows = make_run({"a": {"accuracy": 0.7}, "b": {"accuracy": 0.8, "one_off_s": 60, "kind": "index"}},
+                            decision={"rule": "weighted"})
     rec = recommend(record, rows)
     text = json.dumps(rec.model_dump(mode="json"))
     assert "NaN" not in text and "Infinity" not in text

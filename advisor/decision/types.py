@@ -12,10 +12,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
+from advisor.decision.curve_fit import CurveFit
+from advisor.decision.flags import ArmFlag
+from advisor.decision.rules import RuleOutcome
 from advisor.spec.policy import DecisionSpec, PricingSpec
 
 __all__ = ["RECOMMENDATION_VERSION", "MetricCI", "PairTest", "OneOff", "ArmCost", "Tie", "BreakEven",
-           "VolumeRange", "ExchangeRates", "Assumptions", "DecisionHow", "Recommendation"]
+           "VolumeRange", "ValueRange", "ExchangeRates", "Assumptions", "DecisionHow", "Recommendation"]
 
 RECOMMENDATION_VERSION = 2
 _STRICT = ConfigDict(extra="forbid")
@@ -134,10 +137,25 @@ class Assumptions(_Strict):
     defaults_used: list[str] = Field(default_factory=list, description="pricing/decision fields left at defaults")
 
 
+class ValueRange(_Strict):
+    """Values of a correct answer ($) from `from` to `to` (None: no upper end) with the arm that
+    wins there under the value rule at the expected volume."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+
+    from_: float = Field(alias="from")
+    to: float | None = None
+    winner: str | None
+
+
 class DecisionHow(_Strict):
     ranking: str
     cost: str
     sensitivity: str
+    rule: str | None = Field(None, description="the rule that picked the winner: metric-first, value or weighted")
+    value_sensitivity: str | None = None
+    flags: str | None = None
 
 
 class Recommendation(_Strict):
@@ -164,6 +182,11 @@ class Recommendation(_Strict):
     monthly_usd: dict[str, float] = Field(default_factory=dict)
     break_even: list[BreakEven] = Field(default_factory=list)
     sensitivity: list[VolumeRange] = Field(default_factory=list)
+    rule: str | None = Field(None, description="metric-first, value or weighted (None: records before the rules)")
+    outcome: RuleOutcome | None = Field(None, description="what the rule decided: best, tied arms, net values")
+    value_sensitivity: list[ValueRange] = Field(default_factory=list)
+    flags: list[ArmFlag] = Field(default_factory=list, description="under-trained or collapsed arms")
+    learning_curves: list[CurveFit] = Field(default_factory=list)
     assumptions: Assumptions
     how: DecisionHow
 

@@ -130,7 +130,12 @@ def estimate_run(task: LoadedTask, arms: list[str] | None = None, limit: int | N
             ctx = PrepareContext(spec=spec, splits=splits, arm_name=arm.name, seed=spec.seed,
                                  cache_dir=cache_root() / "artifacts", run_dir=None, backend=backend,
                                  status=reporter.status)
-            rows.append(_times(arm.name, arm.strategy, strategy.estimate(ctx, test), cal, pricing))
+            est = strategy.estimate(ctx, test)
+            if arm.learning_curve is not None:
+                from advisor.evaluation.learning_curve import estimate_learning_curve
+
+                est = estimate_learning_curve(strategy, arm, ctx, splits, est)
+            rows.append(_times(arm.name, arm.strategy, est, cal, pricing))
     finally:
         backend.close()
     return DryRun(task=spec.name, test_items=len(test), backend=name, calibration=cal, arms=rows, pricing=pricing)

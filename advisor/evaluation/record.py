@@ -21,6 +21,7 @@ from advisor.backends.base import ServingStats
 from advisor.decision.types import Recommendation
 from advisor.environment import Environment
 from advisor.errors import UserError
+from advisor.evaluation.learning_curve import LearningCurve
 from advisor.evaluation.sections import (
     ArmDetails, Confusion, Latency, PrepareFacts, Section, Throughput, Usage,
 )
@@ -98,6 +99,7 @@ class ArmResult(Section):
     sample_errors: int = 0
     started: str | None = None
     wall_s: float | None = None
+    learning_curve: LearningCurve | None = Field(None, description="the arm on nested shares of train (opt-in per arm)")
 
 
 class TaskInfo(Section):

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from advisor.spec.base import Strict
 from advisor.spec.corpus import CorpusSpec
+from advisor.spec.curve import LearningCurveSpec
 from advisor.spec.policy import DecisionSpec, PricingSpec
 from advisor.spec.serving import ServingSpec
 
@@ -99,6 +100,8 @@ class ArmSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description="unique arm name")
     strategy: str = Field(description="registered strategy, e.g. prompting")
     config: dict[str, Any] = Field(default_factory=dict, description="strategy-specific settings")
+    learning_curve: LearningCurveSpec | None = Field(
+        None, description="also run the arm on nested shares of the train split (see advisor.spec.curve)")
 
 
 class TaskSpec(Strict):
