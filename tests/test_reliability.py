@@ -20,6 +20,14 @@ from tests.reliability_cases import CASES, counts_note, finished_run, run_case, 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _fake(context: int) -> FakeBackend:
+    from advisor.spec.model import TaskSpec
+
+    return FakeBackend(TaskSpec.model_validate({
+        "name": "t", "type": "classification", "labels": ["ham", "spam"], "data": {"path": "x.jsonl"},
+        "model": {"max_context": context}, "arms": [{"name": "a", "strategy": "prompting"}]}))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_case(case, tmp_path: Path) -> None:
     outcome = run_case(case, tmp_path, child=False)
@@ -104,7 +112,7 @@ def test_a_bad_line_inside_samples_is_named_by_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("words", [3000, 30000, 300000])
 def test_an_input_many_times_the_window_is_cut_to_fit(words: int) -> None:
-    backend = FakeBackend(context_length=256)
+    backend = _fake(256)
     parts = PromptParts(system="say ham or spam", input=" ".join(f"w{i}" for i in range(words)))
     [(fitted, info)] = fit_prompts([parts], backend, reserve=32)
     assert 0.8 * 224 <= info.prompt_tokens <= 224  # fits, and keeps most of the room
@@ -113,7 +121,7 @@ def test_an_input_many_times_the_window_is_cut_to_fit(words: int) -> None:
 
 def test_instructions_alone_too_long_is_still_an_error() -> None:
     with pytest.raises(ValueError, match="instructions and template alone"):
-        fit_prompts([PromptParts(system="x " * 300, input="y")], FakeBackend(context_length=256), reserve=32)
+        fit_prompts([PromptParts(system="x " * 300, input="y")], _fake(256), reserve=32)
 
 
 def test_recursive_yaml_alias_is_refused(tmp_path: Path) -> None:
