@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the run finished but an arm failed; 2 a user error (bad task
 file, data, arguments or missing model package), reported as one message without a
-traceback; 130 interrupted with Ctrl-C (the record is kept, marked cancelled).
+traceback; 130 interrupted with Ctrl-C, 143 with SIGTERM, 129 with SIGHUP (the record is
+kept, marked cancelled).
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ def _console(stderr: bool = False):
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError("must be a positive integer")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
 
 
@@ -90,10 +94,12 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from advisor.spec.data import load_splits
     from advisor.spec import load_task
+    from advisor.spec.load import check_arm_needs
 
     task = load_task(args.task)
     spec = task.spec
     splits = load_splits(spec)
+    check_arm_needs(task, len(splits.train))
     out = _console()
     sizes = ", ".join(f"{k} {v}" for k, v in splits.sizes().items())
     out.print(f"[green]ok[/green] {args.task}: task [bold]{spec.name}[/bold] ({spec.type}), {sizes}")
@@ -112,7 +118,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from advisor.spec import load_task
 
     task = load_task(args.task)
-    arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms else None
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms is not None else None
+    if arms is not None and not arms:
+        raise UserError(f"--arms {args.arms!r} names no arm; give comma-separated names: "
+                        f"{', '.join(a.name for a in task.spec.arms)}")
     err = _console(stderr=True)
     if args.dry_run:
         return _dry_run(task, arms, args, err)
@@ -121,10 +130,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     reporter = RichReporter(err)
     try:
         record, run_dir = run_task(task, options, reporter)
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/yellow]: the record is kept and marked cancelled; "
-                  "continue it with `advisor run TASK --resume RUN_DIR`")
-        return 130
+    except KeyboardInterrupt as exc:
+        from advisor.interrupts import exit_code
+
+        err.print(f"[yellow]interrupted[/yellow]{f' ({exc})' if str(exc) else ''}: the record is kept and marked "
+                  "cancelled; continue it with `advisor run TASK --resume RUN_DIR`")
+        return exit_code(exc)
     registry.renderers.get("terminal")(record, run_dir, _console())
     html = run_dir / "report.html"
     _write_atomic(html, registry.renderers.get("html")(record, run_dir))
@@ -253,16 +264,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "report": _cmd_report, "models": _cmd_models,
                 "compare": _cmd_compare}
+    from advisor.interrupts import exit_code, handle_termination
+
     try:
-        return handlers[args.command](args)
+        with handle_termination():  # SIGTERM / SIGHUP like Ctrl-C: the record is kept, marked cancelled
+            return handlers[args.command](args)
     except UserError as exc:
         from rich.markup import escape
 
         _console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        _console(stderr=True).print("[yellow]interrupted[/yellow]")
-        return 130
+    except KeyboardInterrupt as exc:
+        _console(stderr=True).print(f"[yellow]interrupted[/yellow]{f' ({exc})' if str(exc) else ''}")
+        return exit_code(exc)
 
 
 if __name__ == "__main__":

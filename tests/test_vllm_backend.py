@@ -243,7 +243,11 @@ def test_server_death_fails_that_arm_and_the_next_arm_gets_a_new_server(tmp_path
     assert "start 2" in (run_dir / "vllm-server.log").read_text()
 
 
-def test_ctrl_c_stops_the_server(tmp_path: Path, tiny_llama: Path) -> None:
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)],
+                         ids=["SIGINT", "SIGTERM", "SIGKILL"])
+def test_a_stopped_or_killed_driver_leaves_no_server(tmp_path: Path, tiny_llama: Path, sig, code) -> None:
+    """Ctrl-C and SIGTERM stop the server on the way out; after SIGKILL (no way out) the
+    server dies with its parent by PR_SET_PDEATHSIG."""
     task = _task(tmp_path, tiny_llama, "  - {name: gen, strategy: prompting, config: {mode: generate}}")
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{FAKE}", "FAKE_STARTUP_S": "3"}
     proc = subprocess.Popen([sys.executable, "-m", "advisor.cli", "run", str(task), "--out", str(tmp_path / "run")],
@@ -255,10 +259,13 @@ def test_ctrl_c_stops_the_server(tmp_path: Path, tiny_llama: Path) -> None:
         server_pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _is_fake_server(p, task)]
     assert server_pids, "the fake server never started"
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, output
+    assert proc.returncode == code, output
     assert "Traceback" not in output
+    deadline = time.time() + 20  # the parent-death signal is delivered at once; exiting takes a moment
+    while any(_alive(pid) for pid in server_pids) and time.time() < deadline:
+        time.sleep(0.1)
     assert not any(_alive(pid) for pid in server_pids)
 
 

@@ -7,11 +7,18 @@ Its behaviour is simple enough for tests to predict:
 - `score_choices` prefers a choice that occurs in the last user message (case-insensitive),
   then breaks ties by a stable hash;
 - tokens are whitespace-separated words plus 4 per message for the template.
+
+Two environment settings serve crash and signal tests that drive the CLI in a child
+process: ADVISOR_FAKE_DELAY_S (seconds each request takes, so a kill lands mid-run) and
+ADVISOR_FAKE_ANSWER_LOG (a file that gets the last user message of every request
+answered, one JSON string a line, so a test can tell which samples were answered again).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import time
 from typing import Callable
 
@@ -42,6 +49,15 @@ class FakeBackend(Backend):
         self.context_length = model.max_context or 2048
         self.calls: list[int] = []  # batch sizes seen, for tests of batching
         self.info = BackendInfo(name=self.name, model=model.name, model_id="fake", device="cpu", dtype="none")
+        self.delay_s = float(os.environ.get("ADVISOR_FAKE_DELAY_S") or 0)
+        self.answer_log = os.environ.get("ADVISOR_FAKE_ANSWER_LOG") or None
+
+    def _answered(self, messages: list[Message]) -> None:
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.answer_log:
+            with open(self.answer_log, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(_last_user(messages)) + "\n")
 
     def count_tokens(self, conversations: list[list[Message]]) -> list[int]:
         return [sum(len(m["content"].split()) + 4 for m in conv) for conv in conversations]
@@ -51,6 +67,7 @@ class FakeBackend(Backend):
         out = []
         for r in requests:
             started = time.perf_counter()
+            self._answered(r.messages)
             words = _last_user(r.messages).split()
             text = words[0] if words else ""
             prompt_tokens = self.count_tokens([r.messages])[0]
@@ -63,6 +80,7 @@ class FakeBackend(Backend):
         out = []
         for r in requests:
             started = time.perf_counter()
+            self._answered(r.messages)
             last = _last_user(r.messages).lower()
             scores = [(-1.0 if c.lower() in last else -5.0) - _hash01(last + "|" + c) for c in r.choices]
             out.append(ChoiceScores(logprobs=scores, choice_tokens=[len(c.split()) for c in r.choices],

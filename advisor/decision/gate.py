@@ -86,6 +86,11 @@ def compare_runs(baseline: Path, new: Path, options: GateOptions | None = None) 
     opts = options or GateOptions()
     base, base_rows = _load(baseline)
     cur, cur_rows = _load(new)
+    for path, run in ((baseline, base), (new, cur)):
+        if run.status in ("cancelled", "running"):  # an unfinished run compares nothing
+            what = "was cancelled" if run.status == "cancelled" else "did not finish (status running: still going, or killed)"
+            raise UserError(f"{path}: the run {what}; finish it with `advisor run TASK --resume {path}` "
+                            "before comparing")
     if base.task.name != cur.task.name:
         raise UserError(f"{new}: task {cur.task.name!r} is not the baseline's task {base.task.name!r}")
     labels = cur.spec.labels

@@ -184,6 +184,15 @@ def write_record(run_dir: Path, record: RunRecord) -> Path:
     return target
 
 
+def _decode(file: Path, raw: bytes) -> str:
+    """UTF-8 text of a record file; a bad byte is reported by line, never as a traceback."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UserError(f"{file}:{line}: not UTF-8 text ({exc.reason}); the file is damaged") from None
+
+
 def _upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
     """A 1.x record in the 2.0 shape: same sections, now typed; a failed decision moves to
     `decision_error`, the recommendation's version becomes 2 (its fields are unchanged)."""
@@ -206,18 +215,26 @@ def read_record(path: str | Path) -> tuple[RunRecord, Path]:
     """A record from a run directory or a run.json path; (record, run directory).
 
     Version 2.x is read as is; 1.x is upgraded (same content, typed) or refused with a
-    message naming the file, its version and this advisor's.
+    message naming the file, its version and this advisor's. Anything that is not a record
+    (bytes that are not UTF-8, JSON that is not an object, a missing or wrong field) is a
+    UserError naming the file, never a traceback.
     """
     path = Path(path)
     file = path / RUN_FILE if path.is_dir() else path
     if not file.is_file():
         raise UserError(f"{path}: no run record here (expected a run directory or a {RUN_FILE})")
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{file}: cannot read ({exc.strerror})") from None
+    try:
+        data = json.loads(_decode(file, raw))
     except json.JSONDecodeError as exc:
         raise UserError(f"{file}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise UserError(f"{file}: not a valid run record (nested too deeply)") from None
     if not isinstance(data, dict):
-        raise UserError(f"{file}: not a run record (a JSON object was expected)")
+        raise UserError(f"{file}: not a valid run record (expected a JSON object, got {type(data).__name__})")
     version = str(data.get("schema_version", ""))
     major = version.split(".")[0]
     if major == "1":
@@ -236,25 +253,50 @@ def read_record(path: str | Path) -> tuple[RunRecord, Path]:
 
 
 def append_samples(run_dir: Path, rows: list[SampleRow]) -> None:
+    """Append whole lines and fsync: a kill can tear only the last line, which a resume repairs."""
+    text = "".join(json.dumps(row.model_dump(mode="json"), ensure_ascii=False) + "\n" for row in rows)
     with (run_dir / SAMPLES_FILE).open("a", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row.model_dump(mode="json"), ensure_ascii=False) + "\n")
+        fh.write(text)  # one write: an interrupt lands before or after it, never between rows
         fh.flush()
         os.fsync(fh.fileno())
 
 
+def _parse_row(file: Path, lineno: int, raw: bytes) -> SampleRow:
+    text = _decode(file, raw)  # a bad byte is reported at its own line
+    try:
+        return SampleRow.model_validate_json(text)
+    except ValidationError as exc:  # bad JSON, not an object, a wrong field
+        raise UserError(f"{file}:{lineno}: not a valid sample row ({_first_error(exc)})") from None
+
+
 def read_samples(run_dir: Path, arm: str | None = None) -> list[SampleRow]:
-    """Rows of samples.jsonl (optionally one arm's); a torn last line from a crash is skipped."""
+    """Rows of samples.jsonl (optionally one arm's).
+
+    A last line without its newline that does not parse is a write torn by a kill: it is
+    skipped here (and cut off by `repair_samples` before a resume). Any other bad line is
+    damage the tool did not cause: a UserError naming the file and line."""
     file = run_dir / SAMPLES_FILE
-    if not file.exists():
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise UserError(f"{file}: cannot read ({exc.strerror})") from None
+    lines = raw.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
     rows = []
-    for line in file.read_text(encoding="utf-8").splitlines():
-        try:
-            row = SampleRow.model_validate_json(line)
-        except ValidationError:
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
             continue
+        row = _parse_row(file, lineno, line)
         if arm is None or row.arm == arm:
+            rows.append(row)
+    if tail.strip():
+        try:
+            row = _parse_row(file, len(lines) + 1, tail)
+        except UserError:
+            row = None  # torn by a kill
+        if row is not None and (arm is None or row.arm == arm):
             rows.append(row)
     return rows
 

@@ -28,8 +28,9 @@ from advisor.evaluation.record import (
     ArmResult, BackendRecord, RunRecord, SampleRow, SplitsInfo, TaskInfo, append_samples, read_record, read_samples,
     write_record,
 )
+from advisor.evaluation.rundir import claim_run_dir, repair_samples
 from advisor.evaluation.scoring import score
-from advisor.spec.load import LoadedTask
+from advisor.spec.load import LoadedTask, check_arm_needs
 from advisor.evaluation.strategy import PrepareContext, Prediction, Strategy
 from advisor.evaluation.summary import summarize_rows
 
@@ -81,7 +82,8 @@ def _checks(spec, sample: Sample, p: Prediction) -> dict[str, Any]:
 
 
 def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Backend, ctx: PrepareContext,
-             run_dir: Path, reporter: Reporter, done: list[SampleRow]) -> ArmResult:
+             run_dir: Path, reporter: Reporter, done: list[SampleRow],
+             interrupts: list[KeyboardInterrupt] | None = None) -> ArmResult:
     spec = task.spec
     arm = spec.arms[arm_index]
     config = task.arm_configs[arm.name]
@@ -116,9 +118,11 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
                 raise RuntimeError(failure)
         order = {s.id: i for i, s in enumerate(test)}
         result.details = strategy.finish(test, sorted(rows, key=lambda r: order.get(r.id, len(order))))
-    except KeyboardInterrupt:  # the caller sees status "cancelled" and stops the run
+    except KeyboardInterrupt as exc:  # the caller sees status "cancelled" and stops the run
         result.status = "cancelled"
-        result.errors.append("interrupted (Ctrl-C); finished samples kept")
+        result.errors.append(f"interrupted ({exc or 'Ctrl-C'}); finished samples kept")
+        if interrupts is not None:
+            interrupts.append(exc)  # re-raised by the caller: SIGTERM keeps its exit code
     except UserError as exc:
         result.status = "failed"
         result.errors.append(str(exc))
@@ -128,6 +132,10 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
         with (run_dir / "errors.log").open("a") as fh:
             fh.write(f"--- arm {arm.name} ---\n{traceback.format_exc()}\n")
     finally:
+        try:  # the file is the truth: an interrupt between an append and `rows +=` must not skew n
+            rows = _on_disk(run_dir, arm.name, test)
+        except UserError:
+            pass
         order = {s.id: i for i, s in enumerate(test)}
         rows.sort(key=lambda r: order.get(r.id, len(order)))
         summary = summarize_rows(rows, spec)
@@ -199,26 +207,34 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
     if unknown:
         raise UserError(f"unknown arm(s) {', '.join(unknown)}; the task defines: {', '.join(names)}")
     splits = load_splits(spec)
+    check_arm_needs(task, len(splits.train), chosen)
     test = splits.test[: options.limit] if options.limit else splits.test
     previous: RunRecord | None = None
+    new_id = uuid.uuid4().hex[:8]
     if options.resume:
-        previous, _ = read_record(options.resume)
-        if previous.task.sha256 != _task_info(task).sha256:
-            raise UserError(f"{options.resume}: was run from a different version of {task.path.name}; start a new run")
+        read_record(options.resume)  # a UserError when there is no run to resume, before anything is locked
     backend_name = options.backend or spec.backend
     if backend_name not in registry.backends:
         raise UserError(f"unknown backend {backend_name!r}; expected one of: {', '.join(registry.backends.names())}")
-    run_id = previous.run_id if previous else uuid.uuid4().hex[:8]
     if options.resume:
         run_dir = Path(options.resume)
+        run_dir = run_dir if run_dir.is_dir() else run_dir.parent
     else:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = options.out or Path("runs") / f"{stamp}_{spec.name}_{run_id}"
-        if (run_dir / "run.json").exists():
-            raise UserError(f"{run_dir} already holds a run; choose another --out or use --resume")
-    reporter.status(f"loading backend {backend_name} with model {spec.model.name}")
-    backend = make_backend(backend_name, task, reporter)
-    try:  # from here on the backend (maybe a server process) is closed whatever happens
+        run_dir = options.out or Path("runs") / f"{stamp}_{spec.name}_{new_id}"
+    held = claim_run_dir(run_dir, resume=bool(options.resume))  # for the life of the run
+    record: RunRecord | None = None
+    backend: Backend | None = None
+    try:
+        if options.resume:
+            previous, _ = read_record(run_dir)  # again, now that no other run can change it
+            if previous.task.sha256 != _task_info(task).sha256:
+                raise UserError(f"{options.resume}: was run from a different version of {task.path.name}; start a new run")
+            repair_samples(run_dir)  # a kill may have torn the last line; its samples are answered again
+            read_samples(run_dir)  # damage that is not a torn tail stops the resume here, with its line
+        run_id = previous.run_id if previous else new_id
+        reporter.status(f"loading backend {backend_name} with model {spec.model.name}")
+        backend = make_backend(backend_name, task, reporter)
         record = RunRecord(
             run_id=run_id, created=previous.created if previous else _now(), status="running", task=_task_info(task),
             spec=spec,
@@ -228,10 +244,35 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
         )
         write_record(run_dir, record)
         backend.bind_run_dir(run_dir)  # a server backend keeps its log beside the record
-    except BaseException:
+    except BaseException as exc:  # nothing half-written: a folder this run made and never used goes
         reporter.close()
-        backend.close()
+        if backend is not None:
+            backend.close()
+        if record is not None and isinstance(exc, KeyboardInterrupt):
+            record.status, record.finished = "cancelled", _now()
+            write_record(run_dir, record)
+        held.release(discard_if_empty=True)
         raise
+    try:
+        return _run_arms(task, spec, test, splits, chosen, previous, record, run_dir, backend, reporter)
+    finally:
+        held.release()
+
+
+def _on_disk(run_dir: Path, arm: str, test: list[Sample]) -> list[SampleRow]:
+    """The arm's complete rows in samples.jsonl for this test split, first of each id."""
+    ids = {s.id for s in test}
+    seen: set[str] = set()
+    rows = []
+    for row in read_samples(run_dir, arm):
+        if row.id in ids and row.id not in seen:
+            seen.add(row.id)
+            rows.append(row)
+    return rows
+
+
+def _run_arms(task: LoadedTask, spec, test: list[Sample], splits, chosen: list[str], previous: RunRecord | None,
+              record: RunRecord, run_dir: Path, backend: Backend, reporter: Reporter) -> tuple[RunRecord, Path]:
     started = time.perf_counter()
     ctx_base = dict(spec=spec, splits=splits, seed=spec.seed, cache_dir=cache_root() / "artifacts", run_dir=run_dir,
                     backend=backend, status=reporter.status)
@@ -240,16 +281,17 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
             if arm.name not in chosen:
                 continue
             old = previous.arm(arm.name) if previous else None
-            if old is not None and old.status == "ok" and old.n == len(test):
+            done = _on_disk(run_dir, arm.name, test) if previous else []
+            if old is not None and old.status == "ok" and old.n == len(test) == len(done):
                 record.arms.append(old)
                 continue
-            done = read_samples(run_dir, arm.name) if previous else []
             ctx = PrepareContext(arm_name=arm.name, **ctx_base)
-            record.arms.append(_run_arm(task, i, test, backend, ctx, run_dir, reporter, done))
+            interrupts: list[KeyboardInterrupt] = []
+            record.arms.append(_run_arm(task, i, test, backend, ctx, run_dir, reporter, done, interrupts))
             _learning_curve(task, i, splits, backend, ctx_base, record.arms[-1], reporter)
             write_record(run_dir, record)
             if record.arms[-1].status == "cancelled":
-                raise KeyboardInterrupt
+                raise interrupts[0] if interrupts else KeyboardInterrupt()
         statuses = {a.status for a in record.arms}
         record.status = "ok" if statuses <= {"ok"} else ("failed" if statuses == {"failed"} else "partial")
         if spec.evaluation.judge is not None and any(a.status == "ok" for a in record.arms):

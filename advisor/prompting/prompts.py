@@ -90,7 +90,15 @@ def fit_prompts(parts: list[PromptParts], backend: Backend, reserve: int) -> lis
                 ratio = len(p.user) / max(1, info.prompt_tokens)
                 cut = max(16, int(overflow * ratio * 1.1))
                 if cut >= len(p.input):
-                    raise ValueError("instructions and template alone exceed the model's context window")
+                    # The estimate overshoots when the input is many times the window (the 10%
+                    # margin then exceeds what is left): size the cut on the input's own
+                    # tokens instead, and only give up when the prompt without any input is
+                    # already too long.
+                    base = backend.count_tokens([replace(p, input="").messages()])[0]
+                    if base >= budget:
+                        raise ValueError("instructions and template alone exceed the model's context window")
+                    share = (budget - base) / max(1, info.prompt_tokens - base)
+                    cut = len(p.input) - max(1, int(len(p.input) * share * 0.95))
                 p = replace(p, input=p.input[: len(p.input) - cut])
                 info.chars_cut += cut
             info.prompt_tokens = backend.count_tokens([p.messages()])[0]

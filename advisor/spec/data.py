@@ -52,6 +52,18 @@ def _fmt(path: Path, fmt: str) -> str:
     raise DataError(path, None, "cannot tell the format from the extension; set data.format to jsonl or csv")
 
 
+def _not_utf8(path: Path) -> DataError:
+    """The first bad byte by line and column (the decoder only knows its buffer offset)."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return DataError(path, line, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column}); save it as UTF-8")
+    return DataError(path, None, "not UTF-8 text")
+
+
 def read_rows(path: Path, fmt: str = "auto") -> list[tuple[int, dict[str, Any]]]:
     """(line number, row) pairs from a JSONL or CSV file; bad rows name their line."""
     kind = _fmt(path, fmt)
@@ -66,6 +78,8 @@ def read_rows(path: Path, fmt: str = "auto") -> list[tuple[int, dict[str, Any]]]
                         row = json.loads(line)
                     except json.JSONDecodeError as exc:
                         raise DataError(path, lineno, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+                    except RecursionError:
+                        raise DataError(path, lineno, "invalid JSON (nested too deeply)") from None
                     if not isinstance(row, dict):
                         raise DataError(path, lineno, f"expected a JSON object, got {type(row).__name__}")
                     rows.append((lineno, row))
@@ -81,8 +95,10 @@ def read_rows(path: Path, fmt: str = "auto") -> list[tuple[int, dict[str, Any]]]
                     rows.append((reader.line_num, dict(row)))
     except FileNotFoundError:
         raise DataError(path, None, "data file not found") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(path, None, f"not UTF-8 text ({exc.reason})") from None
+    except IsADirectoryError:
+        raise DataError(path, None, "this is a folder; expected a JSONL or CSV file") from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     except csv.Error as exc:
         raise DataError(path, None, f"malformed CSV ({exc})") from None
     return rows

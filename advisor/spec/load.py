@@ -17,7 +17,7 @@ from advisor.errors import SpecError, TaskProblem, UserError
 from advisor.spec.model import TaskSpec
 from advisor.spec.yamlsrc import LineMap, load_yaml
 
-__all__ = ["LoadedTask", "load_task", "format_validation_error"]
+__all__ = ["LoadedTask", "load_task", "check_arm_needs", "format_validation_error"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...], data: Any, out
                 _allowed_fields(candidate, loc + (name,), data[name], out)
             inner = getattr(candidate, "__args__", ())
             if inner and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
-                for i, item in enumerate(data.get(name) or []):
+                items = data.get(name)
+                for i, item in enumerate(items if isinstance(items, list) else []):  # `arms: 5` is pydantic's to report
                     _allowed_fields(inner[0], loc + (name, i), item, out)
 
 
@@ -100,12 +101,45 @@ def _resolve(spec: TaskSpec, base: Path) -> TaskSpec:
     return spec.model_copy(update={"data": spec.data.model_copy(update=updates), "model": model, "corpus": corpus})
 
 
+def _check_duplicate_labels(path: Path, lines: LineMap, labels: Any) -> None:
+    """A repeated label is reported at its own line (the model's check can only name `labels`)."""
+    if not isinstance(labels, list):
+        return
+    first: dict[Any, int] = {}
+    for i, label in enumerate(labels):
+        if not isinstance(label, (str, int, float, bool)):
+            continue
+        if label in first:
+            j = first[label]
+            raise SpecError(path, lines.line_of(("labels", i)), f"labels[{i}]",
+                            f"duplicate label {label!r} (also labels[{j}], line {lines.line_of(('labels', j))})")
+        first[label] = i
+
+
+def check_arm_needs(task: LoadedTask, train_rows: int, arms: list[str] | None = None) -> None:
+    """Every arm's demand on the train split, checked when the data is read (validate and
+    run), so a task that cannot run fails with exit 2 before anything is written. An arm
+    states its need with a `min_train_rows(config)` hook; by default a `shots` setting."""
+    for i, arm in enumerate(task.spec.arms):
+        if arms is not None and arm.name not in arms:
+            continue
+        config = task.arm_configs.get(arm.name)
+        hook = getattr(registry.strategies.get(arm.strategy), "min_train_rows", None)
+        need = hook(config) if hook is not None else getattr(config, "shots", 0)
+        if isinstance(need, int) and not isinstance(need, bool) and need > train_rows:
+            field = ("arms", i, "config", "shots")
+            raise SpecError(task.path, task.lines.line_of(field), f"arms[{i}].config.shots",
+                            f"arm {arm.name!r} needs {need} training examples but the train split has "
+                            f"{train_rows} row(s); lower shots or add training data")
+
+
 def load_task(path: str | Path) -> LoadedTask:
     """Parse and validate a task file; raises SpecError on any problem."""
     path = Path(path)
     data, lines = load_yaml(path)
     if not isinstance(data, dict):
         raise SpecError(path, lines.line_of(()), None, "a task file must be a YAML mapping of fields")
+    _check_duplicate_labels(path, lines, data.get("labels"))
     try:
         spec = TaskSpec.model_validate(data)
     except ValidationError as exc:

@@ -13,11 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from advisor.evaluation.sections import ResolvedTraining
 from advisor.prompting.prompts import InputTemplate
+from advisor.spec.base import Strict
 
 __all__ = ["LoraArmConfig", "ResolvedTraining", "resolve_defaults", "TRAINING_FIELDS"]
 
 
-class LoraArmConfig(BaseModel):
+class LoraArmConfig(Strict):
     """Settings of a LoRA arm (all optional)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -15,13 +15,14 @@ from __future__ import annotations
 import random
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from advisor.prompting.answers import extract_answer, match_label
 from advisor.backends.base import Backend, ChoiceRequest, GenerateRequest
 from advisor.spec.data import Sample
 from advisor.errors import UserError
 from advisor.prompting.prompts import PLAIN_LABEL_PREFIX, InputTemplate, PromptParts, fit_prompts
+from advisor.spec.base import Strict
 from advisor.spec.model import TaskSpec
 from advisor.evaluation.record import SampleExtra
 from advisor.evaluation.sections import Calibration, PrepareFacts
@@ -32,10 +33,8 @@ __all__ = ["PromptingConfig", "PromptingStrategy", "pick_demonstrations", "CONTE
 CONTENT_FREE = ("N/A", "", "[MASK]")  # inputs that carry no content (Zhao et al., 2021)
 
 
-class PromptingConfig(BaseModel):
+class PromptingConfig(Strict):
     """Settings of a prompting arm (all optional)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     shots: int = Field(0, ge=0, le=64, description="demonstrations from the train split (0 = zero-shot)")
     mode: Literal["auto", "choice", "generate"] = Field(

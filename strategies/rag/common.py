@@ -11,6 +11,7 @@ from advisor.retrieval.index import IndexParams, VectorIndex
 from advisor.artifacts.models import DEFAULT_EMBEDDER
 from advisor.decision.stats import percentiles
 from advisor.evaluation.sections import IndexFacts, OneOffCost, RetrievalDetails
+from advisor.spec.base import Strict
 
 __all__ = ["EmbeddingSettings", "embed_facts", "embedder_for", "index_params", "index_report", "retrieval_details", "RETRIEVAL_HOW"]
 
@@ -18,7 +19,7 @@ RETRIEVAL_HOW = ("per query, one at a time as a served system answers (time.perf
                  "query + FAISS search on one thread (+ threshold/MMR); not part of generation latency")
 
 
-class EmbeddingSettings(BaseModel):
+class EmbeddingSettings(Strict):
     """Embedder and index settings (mixed into each retrieval arm's config)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
