@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="count requests and tokens, calibrate speed, estimate time and cost; run nothing")
     val = sub.add_parser("validate", help="check a task file and its data without loading a model")
     val.add_argument("task", type=Path)
+    ini = sub.add_parser("init", help="write a commented starter task.yaml from a JSONL/CSV file")
+    ini.add_argument("data", type=Path, nargs="?", help="JSONL or CSV file with the examples")
+    ini.add_argument("--type", choices=["classification", "qa", "extraction", "generation"],
+                     help="task type (default: inferred from the target column)")
+    ini.add_argument("--corpus", type=Path, help="folder of documents for retrieval arms (adds a rag arm)")
+    ini.add_argument("-o", "--output", type=Path, default=Path("task.yaml"), help="default: task.yaml")
     rep = sub.add_parser("report", help="render a past run from its run.json")
     rep.add_argument("run", type=Path)
     rep.add_argument("--format", default="terminal", choices=registry.renderers.names())
@@ -99,6 +105,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     out.print(f"  metric {spec.primary_metric}; model {spec.model.name}; backend {spec.backend}")
     for arm in spec.arms:
         out.print(f"  arm [bold]{arm.name}[/bold] ({arm.strategy}): {task.arm_configs[arm.name].model_dump(exclude_defaults=True) or 'defaults'}")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from advisor.spec.init import write_task
+
+    det = write_task(args.data, args.output, args.type, args.corpus)
+    target = f"{det.target_field} ({len(det.label_counts)} labels)" if det.label_counts else det.target_field
+    _console().print(f"[green]wrote[/green] {args.output}: {det.type}; input {det.input_field}, "
+                     f"target {target}, id {det.id_field or '-'}\n"
+                     f"next: advisor validate {args.output}")
     return 0
 
 
@@ -234,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = _parser().parse_args(argv)
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "report": _cmd_report, "models": _cmd_models,
-                "compare": _cmd_compare}
+                "compare": _cmd_compare, "init": _cmd_init}
     try:
         return handlers[args.command](args)
     except UserError as exc:
