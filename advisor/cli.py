@@ -139,9 +139,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   "continue it with `advisor run TASK --resume RUN_DIR`")
         return 130
     registry.renderers.get("terminal")(record, run_dir, _console())
-    html = run_dir / "report.html"
+    html, md = run_dir / "report.html", run_dir / "report.md"
     _write_atomic(html, registry.renderers.get("html")(record, run_dir))
-    err.print(f"record: {run_dir / 'run.json'} and {run_dir / 'samples.jsonl'}; report: {html}")
+    _write_atomic(md, registry.renderers.get("md")(record, run_dir))
+    err.print(f"record: {run_dir / 'run.json'} and {run_dir / 'samples.jsonl'}; reports: {html} and {md.name}")
     return 0 if record.status == "ok" else 1
 
 
