@@ -43,6 +43,8 @@ def _fraction_or_none(text: str) -> float | None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="advisor", description="Measure prompting, RAG and LoRA on one task; recommend one.")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show third-party warnings, logs and load bars (hidden by default)")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a task file through its arms")
     run.add_argument("task", type=Path)
@@ -251,6 +253,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = _parser().parse_args(argv)
+    from advisor.quiet import configure
+
+    configure(verbose=args.verbose)
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "report": _cmd_report, "models": _cmd_models,
                 "compare": _cmd_compare, "init": _cmd_init}
     try:
