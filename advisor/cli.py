@@ -196,9 +196,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _dry_run(task, arms, args, err) -> int:
-    from rich.table import Table
-
-    from advisor import fmt
     from advisor.evaluation.dryrun import estimate_run
     from advisor.progress import RichReporter
 
@@ -209,20 +206,9 @@ def _dry_run(task, arms, args, err) -> int:
         est = estimate_run(task, arms, args.limit, args.backend, reporter)
     finally:
         reporter.close()
-    cal = est.calibration
-    table = Table(title=f"dry run: {est.task} · {est.test_items} test items · backend {est.backend}",
-                  caption=f"speeds measured here: {cal.prompt_tokens_per_s:,.0f} prompt tok/s, "
-                          f"{cal.generated_tokens_per_s or 0:,.0f} generated tok/s at batch {cal.batch} "
-                          f"({cal.seconds:.1f} s calibration); serving {fmt.usd(est.pricing.serving_hourly_usd)}/h")
-    for col in ("arm", "requests", "prompt tok", "max gen tok", "train steps", "est. wall", "est. $ (run)",
-                "est. $/1k q", "notes"):
-        table.add_column(col, justify="left" if col in ("arm", "notes") else "right")
-    for row in est.arms:
-        e = row.estimate
-        table.add_row(row.arm, "—" if e.requests is None else str(e.requests), f"{e.prompt_tokens:,}",
-                      f"{e.completion_tokens:,}", str(e.training_steps or "—"), f"{row.wall_s:,.0f} s",
-                      fmt.usd(row.run_usd), fmt.usd(row.per_1k_usd), "; ".join(row.notes))
-    _console().print(table)
+    from reports.dryrun_table import dry_run_view
+
+    _console().print(dry_run_view(est))
     return 0
 
 
