@@ -48,6 +48,8 @@ def _fraction_or_none(text: str) -> float | None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="advisor", description="Measure prompting, RAG and LoRA on one task; recommend one.")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show third-party warnings, logs and load bars (hidden by default)")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a task file through its arms")
     run.add_argument("task", type=Path)
@@ -61,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="count requests and tokens, calibrate speed, estimate time and cost; run nothing")
     val = sub.add_parser("validate", help="check a task file and its data without loading a model")
     val.add_argument("task", type=Path)
+    ini = sub.add_parser("init", help="write a commented starter task.yaml from a JSONL/CSV file")
+    ini.add_argument("data", type=Path, nargs="?", help="JSONL or CSV file with the examples")
+    ini.add_argument("--type", choices=["classification", "qa", "extraction", "generation"],
+                     help="task type (default: inferred from the target column)")
+    ini.add_argument("--corpus", type=Path, help="folder of documents for retrieval arms (adds a rag arm)")
+    ini.add_argument("-o", "--output", type=Path, default=Path("task.yaml"), help="default: task.yaml")
     rep = sub.add_parser("report", help="render a past run from its run.json")
     rep.add_argument("run", type=Path)
     rep.add_argument("--format", default="terminal", choices=registry.renderers.names())
@@ -112,6 +120,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from advisor.spec.init import write_task
+
+    det = write_task(args.data, args.output, args.type, args.corpus)
+    target = f"{det.target_field} ({len(det.label_counts)} labels)" if det.label_counts else det.target_field
+    _console().print(f"[green]wrote[/green] {args.output}: {det.type}; input {det.input_field}, "
+                     f"target {target}, id {det.id_field or '-'}\n"
+                     f"next: advisor validate {args.output}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from advisor.progress import RichReporter
     from advisor.evaluation.runner import RunOptions, run_task
@@ -137,9 +156,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   "cancelled; continue it with `advisor run TASK --resume RUN_DIR`")
         return exit_code(exc)
     registry.renderers.get("terminal")(record, run_dir, _console())
-    html = run_dir / "report.html"
+    html, md = run_dir / "report.html", run_dir / "report.md"
     _write_atomic(html, registry.renderers.get("html")(record, run_dir))
-    err.print(f"record: {run_dir / 'run.json'} and {run_dir / 'samples.jsonl'}; report: {html}")
+    _write_atomic(md, registry.renderers.get("md")(record, run_dir))
+    err.print(f"record: {run_dir / 'run.json'} and {run_dir / 'samples.jsonl'}; reports: {html} and {md.name}")
     return 0 if record.status == "ok" else 1
 
 
@@ -201,9 +221,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _dry_run(task, arms, args, err) -> int:
-    from rich.table import Table
-
-    from advisor import fmt
     from advisor.evaluation.dryrun import estimate_run
     from advisor.progress import RichReporter
 
@@ -214,20 +231,9 @@ def _dry_run(task, arms, args, err) -> int:
         est = estimate_run(task, arms, args.limit, args.backend, reporter)
     finally:
         reporter.close()
-    cal = est.calibration
-    table = Table(title=f"dry run: {est.task} · {est.test_items} test items · backend {est.backend}",
-                  caption=f"speeds measured here: {cal.prompt_tokens_per_s:,.0f} prompt tok/s, "
-                          f"{cal.generated_tokens_per_s or 0:,.0f} generated tok/s at batch {cal.batch} "
-                          f"({cal.seconds:.1f} s calibration); serving {fmt.usd(est.pricing.serving_hourly_usd)}/h")
-    for col in ("arm", "requests", "prompt tok", "max gen tok", "train steps", "est. wall", "est. $ (run)",
-                "est. $/1k q", "notes"):
-        table.add_column(col, justify="left" if col in ("arm", "notes") else "right")
-    for row in est.arms:
-        e = row.estimate
-        table.add_row(row.arm, "—" if e.requests is None else str(e.requests), f"{e.prompt_tokens:,}",
-                      f"{e.completion_tokens:,}", str(e.training_steps or "—"), f"{row.wall_s:,.0f} s",
-                      fmt.usd(row.run_usd), fmt.usd(row.per_1k_usd), "; ".join(row.notes))
-    _console().print(table)
+    from reports.dryrun_table import dry_run_view
+
+    _console().print(dry_run_view(est))
     return 0
 
 
@@ -262,8 +268,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = _parser().parse_args(argv)
+    from advisor.quiet import configure
+
+    configure(verbose=args.verbose)
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "report": _cmd_report, "models": _cmd_models,
-                "compare": _cmd_compare}
+                "compare": _cmd_compare, "init": _cmd_init}
     from advisor.interrupts import exit_code, handle_termination
 
     try:

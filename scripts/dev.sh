@@ -42,6 +42,8 @@ setup_vllm() {
     echo "== $venv ready in $((SECONDS - t0)) s"
   fi
   export ADVISOR_VLLM_PYTHON="${ADVISOR_VLLM_PYTHON:-$PWD/$venv/bin/python}"
+  # Recorded in the user config file, so `advisor run --backend vllm` finds it with no variable.
+  "$VENV/bin/python" -m advisor.backends.vllm_python record "$PWD/$venv/bin/python"
 }
 
 case "${1:-}" in
@@ -50,6 +52,9 @@ case "${1:-}" in
     "$VENV/bin/advisor" models pull
     exec "$VENV/bin/advisor" run benchmarks/sms_spam/task.yaml "$@"
     ;;
+  vllm)
+    setup_vllm
+    ;;
   test)
     shift
     [ "${ADVISOR_SKIP_VLLM:-0}" = 1 ] || setup_vllm
@@ -57,7 +62,7 @@ case "${1:-}" in
     exec "$VENV/bin/python" -m pytest -m "not gpu" "$@"
     ;;
   *)
-    echo "usage: bash scripts/dev.sh demo|test [args...]" >&2
+    echo "usage: bash scripts/dev.sh demo|test|vllm [args...]" >&2
     exit 2
     ;;
 esac

@@ -92,3 +92,15 @@ def test_import_advisor_is_light() -> None:
             "print(heavy)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_run_and_resume_write_report_md_beside_html(task_dir: Path) -> None:
+    out = task_dir / "run"
+    proc = advisor("run", str(task_dir / "task.yaml"), "--out", str(out), "--limit", "6")
+    assert proc.returncode == 0, proc.stderr
+    md = (out / "report.md").read_text()
+    assert md.startswith("#") and "two-shot" in md and (out / "report.html").exists()
+    (out / "report.md").unlink()
+    resumed = advisor("run", str(task_dir / "task.yaml"), "--resume", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "two-shot" in (out / "report.md").read_text()

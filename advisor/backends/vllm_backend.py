@@ -33,7 +33,7 @@ from advisor.backends.base import (
 )
 from advisor.backends.chat_tokens import ChatTokenizer
 from advisor.backends.http import HttpClient, HttpError
-from advisor.backends.vllm_server import VllmServer, default_python, log_tail
+from advisor.backends.vllm_server import VllmServer, log_tail
 from advisor.errors import UserError
 from advisor.artifacts.models import resolve_model
 from advisor.backends.dtype import resolve_dtype
@@ -86,6 +86,11 @@ class VllmBackend(Backend):
         model = spec.model
         self.serving = serving = spec.serving
         self.device = _device(model)
+        if not serving.base_url:  # find vLLM before loading anything: no vLLM is one clear error (exit 2)
+            from advisor.backends.vllm_python import find_vllm_python
+
+            data = spec.data.path or spec.data.train
+            python, _ = find_vllm_python(serving.python, data.parent if data is not None and data.is_absolute() else None)
         # vLLM loads the weights itself; the server's --dtype follows the same auto rule.
         dtype, dtype_why = resolve_dtype(model.dtype, self.device)
         resolved = resolve_model(model.name, dtype, status=status)
@@ -107,7 +112,7 @@ class VllmBackend(Backend):
             self._check_attached(base_url)
             max_len = serving.max_model_len
         else:
-            self.server = VllmServer(default_python(serving.python), resolved.path, self.served, dtype=dtype,
+            self.server = VllmServer(python, resolved.path, self.served, dtype=dtype,
                                      max_model_len=serving.max_model_len, device=self.device, port=serving.port,
                                      lora_rank=self.lora_rank, kv_cache_gib=serving.kv_cache_gib,
                                      extra_args=serving.server_args, status=self.status)

@@ -24,14 +24,9 @@ from typing import Callable
 from advisor.backends.http import HttpClient, HttpError, free_port
 from advisor.errors import UserError
 
-__all__ = ["VllmServer", "log_tail", "default_python"]
+__all__ = ["VllmServer", "log_tail"]
 
 _LIVE: "weakref.WeakSet[VllmServer]" = weakref.WeakSet()
-
-
-def default_python(configured: str | None) -> str:
-    """The interpreter that has vLLM: the spec's, else $ADVISOR_VLLM_PYTHON, else this one."""
-    return configured or os.environ.get("ADVISOR_VLLM_PYTHON") or sys.executable
 
 
 def log_tail(path: Path, lines: int = 25) -> str:
