@@ -134,7 +134,7 @@ def print_examples(d: ReportData, console: Console) -> None:
     if not chosen:
         return
     pair = top_two(d)
-    console.print(f"[bold]examples[/bold]" + (f" (where {escape(pair[0])} and {escape(pair[1])} disagree most)" if pair else ""))
+    console.print("[bold]examples[/bold]" + (f" (where {escape(pair[0])} and {escape(pair[1])} disagree most)" if pair else ""))
     for ex in chosen:
         console.print(f"[bold]{escape(ex.id)}[/bold]" + (f" [dim]{escape(ex.why)}[/dim]" if ex.why else "")
                       + f": {escape(clip(ex.input, 200))}")

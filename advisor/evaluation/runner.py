@@ -12,6 +12,7 @@ import hashlib
 import time
 import traceback
 import uuid
+from typing import Any
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from advisor.retrieval.embed import Embedder, load_embedder
 from advisor.retrieval.index import IndexParams, VectorIndex
