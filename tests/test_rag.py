@@ -207,3 +207,30 @@ def test_spec_errors_for_corpus_problems(tmp_path: Path, capsys) -> None:
     assert main(["run", str(path), "--out", str(tmp_path / "never")]) == 2
     assert "corpus.path: the corpus is empty" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_build_and_search_leave_faiss_and_torch_thread_counts_unchanged(tmp_path: Path, kind: str) -> None:
+    faiss = pytest.importorskip("faiss")
+    import torch
+
+    from advisor.retrieval.threads import faiss_threads
+
+    faiss_before, torch_before = 3, torch.get_num_threads()
+    faiss.omp_set_num_threads(faiss_before)
+    try:
+        emb = HashEmbedder(32)
+        texts = ["red apple", "green pear", "blue sky", "red car"]
+        params = IndexParams(kind=kind, build_threads=1)
+        index = cached_index(tmp_path, {"t": kind}, params, lambda: ([{"id": t} for t in texts], emb.encode(texts), {}))
+        assert faiss.omp_get_max_threads() == faiss_before  # after the build
+        scores, rows = index.search(emb.encode(["red"]), 2)
+        assert rows.shape == (1, 2) and faiss.omp_get_max_threads() == faiss_before  # after the search
+        with pytest.raises(RuntimeError):
+            with faiss_threads(1):
+                assert faiss.omp_get_max_threads() == 1
+                raise RuntimeError("boom")
+        assert faiss.omp_get_max_threads() == faiss_before  # restored on error too
+        assert torch.get_num_threads() == torch_before
+    finally:
+        faiss.omp_set_num_threads(1)

@@ -18,13 +18,14 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from advisor.artifacts.filelock import file_lock
+from advisor.retrieval.threads import faiss_threads
 
 __all__ = ["IndexParams", "VectorIndex", "cache_key", "cached_index", "build_faiss"]
 
@@ -63,14 +64,9 @@ def build_faiss(vectors: np.ndarray, kind: str, params: IndexParams):
         index.hnsw.efConstruction = params.ef_construction
     else:
         raise ValueError(f"unknown index kind {kind!r}; expected auto, flat or hnsw")
-    before = faiss.omp_get_max_threads()
-    if params.build_threads:
-        faiss.omp_set_num_threads(params.build_threads)
-    try:
+    with faiss_threads(params.build_threads):
         if len(vectors):
             index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    finally:
-        faiss.omp_set_num_threads(before)
     return index
 
 
@@ -85,19 +81,18 @@ class VectorIndex:
     reused: bool = False
     path: Path | None = None
     ef_search: int = 128
-    _single: bool = field(default=False, repr=False)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, row indices) of the k nearest rows for each query, best first; -1 = none."""
-        import faiss
+        """(scores, row indices) of the k nearest rows for each query, best first; -1 = none.
 
-        if not self._single:  # served-system measurement: one query at a time on one FAISS thread
-            faiss.omp_set_num_threads(1)
-            self._single = True
+        Served-system measurement: one FAISS thread for the search, the caller's thread
+        count restored afterwards (see `faiss_threads`).
+        """
         if hasattr(self.index, "hnsw"):
             self.index.hnsw.efSearch = max(self.ef_search, k)
         q = np.ascontiguousarray(queries.reshape(-1, self.vectors.shape[1]), dtype=np.float32)
-        return self.index.search(q, min(k, len(self.rows)))
+        with faiss_threads(1):
+            return self.index.search(q, min(k, len(self.rows)))
 
 
 def _dir_bytes(folder: Path) -> int:
