@@ -216,8 +216,10 @@ def test_build_and_search_leave_faiss_and_torch_thread_counts_unchanged(tmp_path
 
     from advisor.retrieval.threads import faiss_threads
 
-    faiss_before, torch_before = 3, torch.get_num_threads()
+    torch.get_num_threads()  # torch sets OpenMP threads when it first initialises: do that first
+    faiss_before = 3
     faiss.omp_set_num_threads(faiss_before)
+    torch_before = torch.get_num_threads()  # after: torch and FAISS may share one OpenMP runtime
     try:
         emb = HashEmbedder(32)
         texts = ["red apple", "green pear", "blue sky", "red car"]
@@ -234,3 +236,26 @@ def test_build_and_search_leave_faiss_and_torch_thread_counts_unchanged(tmp_path
         assert torch.get_num_threads() == torch_before
     finally:
         faiss.omp_set_num_threads(1)
+
+
+def test_embedding_progress_goes_to_the_reporter_step(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from advisor.progress import RichReporter
+    from advisor.spec.data import load_splits
+
+    task = load_task(_task(tmp_path))
+    steps: list[tuple] = []
+    ctx = PrepareContext(task.spec, load_splits(task.spec), "rag", 0, tmp_path / "cache", None, None,
+                         step=lambda label, done, total, detail="": steps.append((label, done, total, detail)))
+    RagStrategy(RagConfig(embedder="hash"), task.spec).prepare(ctx)
+    assert steps and steps[-1][0] == "embedding" and steps[-1][1] == steps[-1][2] > 0 and steps[-1][3] == "texts"
+    out = io.StringIO()
+    reporter = RichReporter(Console(file=out, width=100, force_terminal=False))
+    for label, done, total, detail in [("embedding", 5, 10, "texts"), ("embedding", 10, 10, "texts"),
+                                       ("embedding", 2, 4, "texts")]:  # the last starts a new job
+        reporter.step(label, done, total, detail)
+    reporter.close()
+    assert "embedding texts" in out.getvalue() and len(reporter.progress.tasks) == 2

@@ -212,7 +212,7 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
         raise
     started = time.perf_counter()
     ctx_base = dict(spec=spec, splits=splits, seed=spec.seed, cache_dir=cache_root() / "artifacts", run_dir=run_dir,
-                    backend=backend, status=reporter.status)
+                    backend=backend, status=reporter.status, step=reporter.step)
     try:
         for i, arm in enumerate(spec.arms):
             if arm.name not in chosen:

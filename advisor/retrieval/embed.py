@@ -14,10 +14,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-import sys
 from typing import Iterator, Protocol
 
 import numpy as np
+
+from advisor.progress import Steps
+
+PROGRESS_BATCHES = 8  # batches per progress report (and per sentence-transformers call)
 
 __all__ = ["Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder"]
 
@@ -31,8 +34,9 @@ class Embedder(Protocol):
         """Tokens of each text without special tokens (what chunking measures)."""
         ...
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """(len(texts), dims) float32, each row L2-normalised."""
+    def encode(self, texts: list[str], batch_size: int = 64, progress: Steps | None = None) -> np.ndarray:
+        """(len(texts), dims) float32, each row L2-normalised; `progress(done, total, detail)`
+        is told how many texts are embedded so far (the caller's reporter draws it)."""
         ...
 
 
@@ -54,7 +58,7 @@ class HashEmbedder:
         d = hashlib.blake2b(word.encode(), digest_size=8).digest()
         return int.from_bytes(d[:4], "little") % self.dims, (1.0 if d[4] & 1 else -1.0)
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64, progress: Steps | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         for i, text in enumerate(texts):
             for w in _WORD.findall(text.lower()):
@@ -62,6 +66,8 @@ class HashEmbedder:
                 out[i, j] += sign
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
+        if progress is not None:
+            progress(len(texts), len(texts), "texts")
         return out / norms
 
 
@@ -102,10 +108,19 @@ class SentenceTransformerEmbedder:
         enc = self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
         return [len(ids) for ids in enc]
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64, progress: Steps | None = None) -> np.ndarray:
+        # Slices of PROGRESS_BATCHES batches: sentence-transformers still length-sorts within a
+        # slice, and progress goes to the caller's reporter instead of a tqdm bar of its own.
+        size = max(1, batch_size) * PROGRESS_BATCHES
+        parts = []
         with torch_threads(self.threads):
-            vecs = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                                     show_progress_bar=progress and sys.stderr.isatty())
+            for start in range(0, len(texts), size):
+                parts.append(self.model.encode(texts[start:start + size], batch_size=batch_size,
+                                               normalize_embeddings=True, convert_to_numpy=True,
+                                               show_progress_bar=False))
+                if progress is not None:
+                    progress(min(len(texts), start + size), len(texts), "texts")
+        vecs = np.concatenate(parts) if parts else np.zeros((0, self.dims), dtype=np.float32)
         return np.ascontiguousarray(vecs, dtype=np.float32).reshape(len(texts), self.dims)
 
 
