@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", default="terminal", choices=registry.renderers.names())
     rep.add_argument("--output", "-o", type=Path,
                      help="write to this file (default: stdout; html: RUN_DIR/report.html)")
+    rep.add_argument("--examples", type=int, default=None, metavar="N",
+                     help="test items shown where the top two arms disagree (default 3; 0 = none)")
     cmp = sub.add_parser("compare", help="compare a new run with a baseline; exit 1 when the gate fails (for CI)")
     cmp.add_argument("baseline", type=Path, help="baseline run directory or run.json")
     cmp.add_argument("new", type=Path, help="new run directory or run.json")
@@ -137,11 +139,21 @@ def _write_atomic(path: Path, text: str) -> None:
         raise UserError(f"{path}: cannot write ({exc.strerror})") from None
 
 
+def _takes(fn, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(fn).parameters
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from advisor.evaluation.record import read_record
 
     record, run_dir = read_record(args.run)
-    text = registry.renderers.get(args.format)(record, run_dir, _console())
+    render = registry.renderers.get(args.format)
+    if args.examples is not None and args.examples < 0:
+        raise UserError(f"--examples must be 0 or more, got {args.examples}")
+    extra = {"examples": args.examples} if args.examples is not None and _takes(render, "examples") else {}
+    text = render(record, run_dir, _console(), **extra)
     if args.format == "terminal" or text is None:
         return 0
     out = args.output or (run_dir / "report.html" if args.format == "html" else None)

@@ -94,3 +94,6 @@ gate_writers.register("junit", "reports.gate:to_junit")
 gate_writers.register("md", "reports.gate:to_markdown")
 for _metric in ("accuracy", "macro_f1", "exact_match", "token_f1", "contains_answer"):
     metrics.register(_metric, f"advisor.evaluation.scoring:{_metric.upper()}")
+metrics.register("rouge_l", "advisor.evaluation.longform:ROUGE_L")
+metrics.register("semantic_similarity", "advisor.evaluation.longform:SEMANTIC_SIMILARITY")
+metrics.register("judge", "advisor.evaluation.judge:JUDGE")

@@ -25,6 +25,7 @@ class ReportData:
     rows: dict[str, list[SampleRow]] = field(default_factory=dict)
     rec: Recommendation | None = None
     rec_source: str = "run.json"
+    examples: int = 3  # example test items shown (reports.examples)
 
     @property
     def primary(self) -> str:
@@ -66,9 +67,13 @@ class ReportData:
         return {a.name: a.details.risks for a in self.arms if a.details.risks is not None}
 
 
-def gather(record: RunRecord, run_dir: Path | None) -> ReportData:
+def gather(record: RunRecord, run_dir: Path | None, examples: int = 3) -> ReportData:
     rows = group_by_arm(read_samples(run_dir)) if run_dir is not None else {}
-    data = ReportData(record=record, run_dir=run_dir, rows=rows, rec=record.recommendation)
+    if run_dir is not None and record.judge is not None:
+        from advisor.evaluation.judge import load_grades
+
+        load_grades(run_dir)  # the judge metric's item values, for a decision re-made from samples
+    data = ReportData(record=record, run_dir=run_dir, rows=rows, rec=record.recommendation, examples=examples)
     if record.recommendation is None and rows and any(a.status == "ok" for a in record.arms):
         from advisor.decision.engine import recommend
 

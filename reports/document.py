@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from advisor import fmt
 from reports.arm_sections import Table, arm_retrieval_text, loss_table, risk_table, training_text
 from reports.data import ReportData
+from reports.examples import QUALITY_HEADERS, clip, quality_rows, select_examples, top_two
 from reports.plots import all_plots
 
 __all__ = ["Block", "build_document"]
@@ -135,6 +136,11 @@ def _details(d: ReportData) -> list[Block]:
     out: list[Block] = []
     for name, t in d.training().items():
         out += [Block("h2", f"LoRA training: {name}"), Block("p", " ".join(training_text(t)))]
+        if t.lengths is not None:
+            n = t.lengths
+            out.append(Block("p", f"max_length {n.max_length} ({n.how}): of {n.examples} train examples "
+                                  f"{n.prompt_cut} prompts cut, {n.answer_cut} answers cut, {n.skipped} skipped; "
+                                  f"longest {n.longest} tokens."))
         losses = loss_table(t)
         if losses is not None:
             out += [Block("p", "Mean cross-entropy per answer token (nats) at each validation:"), _table(losses)]
@@ -154,6 +160,56 @@ def _errors(d: ReportData) -> list[Block]:
     items = [f"{a.name}: {e}" for a in d.arms for e in a.errors]
     items += [f"{name}: {why}" for name, why in (d.rec.excluded.items() if d.rec else [])]
     return [Block("h2", "Errors and exclusions"), Block("ul", items=items)] if items else []
+
+
+def _answers(d: ReportData) -> list[Block]:
+    rows = quality_rows(d)
+    if not rows:
+        return []
+    how = next((a.quality.how for a in d.arms if a.quality is not None and a.quality.how), "")
+    threshold = next((a.quality.threshold for a in d.arms if a.quality is not None), None)
+    return [Block("h2", "Answer quality"), Block("table", headers=QUALITY_HEADERS, rows=rows),
+            Block("p", "Degenerate: empty, boilerplate only, an echo of the question or instructions, or a repetition "
+                       f"loop. Groundedness / gold support: {how}; supported / ignored at {fmt.pct(threshold)}.")]
+
+
+def _judge(d: ReportData) -> list[Block]:
+    j = d.record.judge
+    if j is None:
+        return []
+    if j.error:
+        return [Block("h2", "Judge"), Block("p", f"The judge `{j.backend}:{j.model}` failed: {j.error}")]
+    a = j.agreement
+    items = [f"judge: `{j.backend}:{j.model}` ({j.identity.get('model_id', '?')}, {j.identity.get('device', '?')}); "
+             f"{j.graded} answers graded in {j.seconds:.1f} s, {j.unparsed} grades unparsed (scored 0)"]
+    if a is not None:
+        items.append(f"agreement with {a.n} human grades ({a.set}): exact {fmt.pct(a.exact)}, within one grade "
+                     f"{fmt.pct(a.within_one)}, Spearman rho {a.spearman if a.spearman is not None else '—'}, "
+                     f"mean absolute error {a.mean_abs_error:.2f} grades, {a.unparsed} unparsed")
+    items.append("rubric: " + " / ".join(line for line in j.rubric.splitlines()))
+    items.append(f"prompt: `{j.prompt}`")
+    return [Block("h2", "Judge"), Block("ul", items=items)]
+
+
+def _examples(d: ReportData) -> list[Block]:
+    chosen = select_examples(d, d.examples)
+    if not chosen:
+        return []
+    pair = top_two(d)
+    out = [Block("h2", "Examples"), Block("p", f"{len(chosen)} test items where {pair[0]} and {pair[1]} disagree most "
+                                               f"(item score on {d.primary})." if pair else
+                                               f"The first {len(chosen)} test items.")]
+    for ex in chosen:
+        out.append(Block("p", f"**{ex.id}**" + (f" ({ex.why})" if ex.why else "") + f": {clip(ex.input, 400)}"))
+        items = [f"reference: {clip(ex.target, 600)}"]
+        for arm, row in ex.answers.items():
+            flag = f", degenerate: {row.extra.degenerate}" if row.extra.degenerate else ""
+            answer = row.prediction if row.prediction is not None else row.raw
+            items.append(f"**{arm}** (score {row.score:.2f}{flag}): {clip(answer or '(empty)', 600)}")
+            for i, passage in enumerate(row.extra.passages or [], 1):
+                items.append(f"{arm} passage [{i}]: {clip(passage, 300)}")
+        out.append(Block("ul", items=items))
+    return out
 
 
 def _data_curves(d: ReportData) -> list[Block]:
@@ -177,9 +233,9 @@ def _data_curves(d: ReportData) -> list[Block]:
     return out
 
 
-
 def build_document(d: ReportData, plots: bool = False) -> list[Block]:
-    blocks = _overview(d) + _recommendation(d) + _arm_table(d) + _pairs(d) + _costs(d) + _data_curves(d) + _details(d) + _errors(d)
+    blocks = (_overview(d) + _recommendation(d) + _arm_table(d) + _answers(d) + _judge(d) + _pairs(d) + _costs(d)
+              + _data_curves(d) + _details(d) + _examples(d) + _errors(d))
     if plots:
         figures = all_plots(d)
         if figures:

@@ -14,8 +14,10 @@ from advisor import fmt
 from advisor.evaluation.record import RunRecord
 from reports.arm_sections import Table as Facts, arm_retrieval_text, risk_summary, risk_table, training_text
 from reports.data import ReportData, gather
+from reports.examples import DEFAULT_EXAMPLES, clip, quality_rows, select_examples, top_two
 
-__all__ = ["render_terminal", "arm_table", "recommendation_panel", "arm_facts", "curve_table"]
+__all__ = ["render_terminal", "arm_table", "recommendation_panel", "arm_facts", "curve_table", "quality_table",
+           "print_examples"]
 
 
 def arm_table(d: ReportData) -> Table:
@@ -112,11 +114,49 @@ def arm_facts(d: ReportData, console: Console) -> None:
         console.print(_facts_table(risk_table(risks)))
 
 
-def render_terminal(record: RunRecord, run_dir: Path | None = None, console: Console | None = None) -> None:
+def quality_table(d: ReportData) -> Table | None:
+    """Degenerate shares and groundedness per arm (None when no arm generated free answers)."""
+    rows = quality_rows(d)
+    if not rows:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="answers",
+                  caption="degenerate: empty / boilerplate / echo / repetition; grounded: word-pair support by the "
+                          "retrieved passages; gold ignored: support by the gold passage below the threshold")
+    for col in ("arm", "degenerate", "kinds", "grounded", "gold ignored"):
+        table.add_column(col, justify="left" if col in ("arm", "kinds") else "right")
+    for r in rows:
+        table.add_row(escape(r[0]), r[2], escape(r[3]), r[4], r[6])
+    return table
+
+
+def print_examples(d: ReportData, console: Console) -> None:
+    chosen = select_examples(d, d.examples)
+    if not chosen:
+        return
+    pair = top_two(d)
+    console.print(f"[bold]examples[/bold]" + (f" (where {escape(pair[0])} and {escape(pair[1])} disagree most)" if pair else ""))
+    for ex in chosen:
+        console.print(f"[bold]{escape(ex.id)}[/bold]" + (f" [dim]{escape(ex.why)}[/dim]" if ex.why else "")
+                      + f": {escape(clip(ex.input, 200))}")
+        console.print(f"  reference: {escape(clip(ex.target, 240))}")
+        for arm, row in ex.answers.items():
+            flag = f" [red]{row.extra.degenerate}[/red]" if row.extra.degenerate else ""
+            answer = row.prediction if row.prediction is not None else row.raw
+            console.print(f"  {escape(arm)} ({row.score:.2f}){flag}: {escape(clip(answer or '(empty)', 240))}")
+            passages = row.extra.passages or []
+            if passages:
+                console.print(f"  [dim]{escape(arm)} passage [1/{len(passages)}]: {escape(clip(passages[0], 160))}[/dim]")
+
+
+def render_terminal(record: RunRecord, run_dir: Path | None = None, console: Console | None = None,
+                    examples: int = DEFAULT_EXAMPLES) -> None:
     """Print the summary table, the recommendation, each arm's errors and the run's status line."""
     console = console or Console()
-    d = gather(record, run_dir)
+    d = gather(record, run_dir, examples)
     console.print(arm_table(d))
+    answers = quality_table(d)
+    if answers is not None:
+        console.print(answers)
     panel = recommendation_panel(d)
     if panel is not None:
         console.print(panel)
@@ -124,6 +164,7 @@ def render_terminal(record: RunRecord, run_dir: Path | None = None, console: Con
     curves = curve_table(d)
     if curves is not None:
         console.print(curves)
+    print_examples(d, console)
     for arm in record.arms:
         for err in arm.errors:
             console.print(f"[red]arm {escape(arm.name)}:[/red] {escape(err)}")

@@ -19,6 +19,7 @@ from typing import Sequence
 
 from advisor import fmt
 from advisor.decision.cost import ArmCost, arm_cost, break_even
+from advisor.decision.answer_flags import answer_flags
 from advisor.decision.curves import fit_learning_curves
 from advisor.decision.flags import arm_flags
 from advisor.decision.rationale import rationale
@@ -220,6 +221,8 @@ def recommend(record: RunRecord, rows: Sequence[SampleRow], defaults_used: Seque
         fitted = f" (fit {f.form}: a {f.a:.3f}, b {f.b:.3g}, c {f.c:.3f})" if f.a is not None else ""
         target = f"; target from the {f.target_split} split" if f.target_split and f.target_split != split else ""
         lines.append(f"Learning curve on the {split} split{fitted}: {f.message}{target}.")
+    warnings = answer_flags(arms, now.winner, spec.evaluation)  # degenerate arms, an ungrounded winner
+    lines += warnings
     return Recommendation(
         version=RECOMMENDATION_VERSION,
         winner=now.winner,
@@ -227,6 +230,7 @@ def recommend(record: RunRecord, rows: Sequence[SampleRow], defaults_used: Seque
         primary_metric=primary,
         higher_is_better=metric.higher_is_better,
         rationale=lines,
+        warnings=warnings,
         tie=now.tie,
         ranking=now.ranking,
         scores={k: round(v, 4) for k, v in now.scores.items()},

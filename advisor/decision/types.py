@@ -167,6 +167,7 @@ class Recommendation(_Strict):
     primary_metric: str
     higher_is_better: bool
     rationale: list[str] = Field(default_factory=list, description="sentences citing the measured numbers")
+    warnings: list[str] = Field(default_factory=list, description="answer-quality warnings (also in the rationale)")
     tie: Tie | None = None
     ranking: list[str] = Field(default_factory=list, description="feasible arms, best first")
     scores: dict[str, float] = Field(default_factory=dict, description="weighted ranking score per feasible arm")

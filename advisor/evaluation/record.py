@@ -20,6 +20,8 @@ from advisor.backends.base import ServingStats
 from advisor.decision.types import Recommendation
 from advisor.environment import Environment
 from advisor.errors import UserError
+from advisor.evaluation.judge import JudgeReport
+from advisor.evaluation.quality import AnswerQuality
 from advisor.evaluation.learning_curve import LearningCurve
 from advisor.evaluation.sections import (
     ArmDetails, Confusion, Latency, PrepareFacts, Section, Throughput, Usage,
@@ -48,6 +50,12 @@ class SampleExtra(Section):
     search_ms: float | None = None
     passages_used: int | None = None
     demonstration_ids: list[str] | None = None
+    # answer quality (advisor.evaluation.quality): set by the runner, groundedness/passages by retrieval arms
+    quality_checked: bool | None = None
+    degenerate: str | None = Field(None, description="empty | boilerplate | echo | repetition")
+    gold_support: float | None = Field(None, description="share of answer bigrams found in the gold passage")
+    groundedness: float | None = Field(None, description="share of answer bigrams found in the retrieved passages")
+    passages: list[str] | None = Field(None, description="the passages the answer was given (first 1500 characters)")
     custom: dict[str, Any] = Field(default_factory=dict, description="third-party arms only; never read by the core")
 
     @model_serializer(mode="wrap")
@@ -96,6 +104,7 @@ class ArmResult(Section):
     details: ArmDetails = Field(default_factory=ArmDetails)  # the strategy's `finish` hook
     errors: list[str] = Field(default_factory=list)
     sample_errors: int = 0
+    quality: AnswerQuality | None = None  # degenerate answers, groundedness, gold-passage support
     started: str | None = None
     wall_s: float | None = None
     learning_curve: LearningCurve | None = Field(None, description="the arm on nested shares of train (opt-in per arm)")
@@ -146,6 +155,7 @@ class RunRecord(Section):
     arms: list[ArmResult] = Field(default_factory=list)
     recommendation: Recommendation | None = None
     decision_error: str | None = Field(None, description="why no recommendation was computed (the decision failed)")
+    judge: JudgeReport | None = None  # the judge metric's model, prompt and agreement with human grades
     finished: str | None = None
     wall_s: float | None = None
 

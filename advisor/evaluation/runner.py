@@ -23,6 +23,7 @@ from advisor.environment import capture_environment
 from advisor.errors import UserError
 from advisor.artifacts.models import cache_root
 from advisor.progress import NullReporter, Reporter
+from advisor.evaluation.quality import row_checks
 from advisor.evaluation.record import (
     ArmResult, BackendRecord, RunRecord, SampleRow, SplitsInfo, TaskInfo, append_samples, read_record, read_samples,
     write_record,
@@ -66,9 +67,17 @@ def _rows(arm: str, samples: list[Sample], preds: list[Prediction], task: Loaded
                   correct=c, score=round(sc, 6), latency_ms=round(p.latency_s * 1000, 3),
                   ttft_ms=None if p.ttft_s is None else round(p.ttft_s * 1000, 3), busy_share_s=share,
                   tpot_ms=None if p.tpot_s is None else round(p.tpot_s * 1000, 3),
-                  prompt_tokens=p.prompt_tokens, completion_tokens=p.completion_tokens, error=p.error, extra=p.extra)
+                  prompt_tokens=p.prompt_tokens, completion_tokens=p.completion_tokens, error=p.error,
+                  extra=p.extra.model_copy(update=_checks(spec, s, p)))
         for s, p, c, sc in zip(samples, preds, scored.correct, scored.item_scores)
     ]
+
+
+def _checks(spec, sample: Sample, p: Prediction) -> dict[str, Any]:
+    """Degenerate-output and gold-passage checks of one generated answer (advisor.evaluation.quality)."""
+    gold = spec.evaluation.gold_passage_field
+    return row_checks(spec.type, sample.input, p.prediction, p.raw, spec.instructions,
+                      str(sample.fields.get(gold) or "") if gold else None, generated=p.error is None)
 
 
 def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Backend, ctx: PrepareContext,
@@ -163,6 +172,19 @@ def _decide(record: RunRecord, run_dir: Path, spec, reporter: Reporter) -> None:
         record.decision_error = f"{type(exc).__name__}: {exc}"
 
 
+def _judge(spec, record: RunRecord, run_dir: Path, reporter: Reporter):
+    """The judge metric over the finished arms (advisor.evaluation.judge); a failure is recorded, not raised."""
+    from advisor.evaluation.judge import JudgeReport, apply_judge
+
+    try:
+        return apply_judge(spec, record, run_dir, reporter.status)
+    except Exception as exc:
+        with (run_dir / "errors.log").open("a") as fh:
+            fh.write(f"--- judge ---\n{traceback.format_exc()}\n")
+        return JudgeReport(backend=spec.evaluation.judge.backend, model=spec.evaluation.judge.model,
+                           error=f"{type(exc).__name__}: {exc}")
+
+
 def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Reporter | None = None) -> tuple[RunRecord, Path]:
     """Run the task's arms and write the record; returns (record, run directory)."""
     options = options or RunOptions()
@@ -230,6 +252,8 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
                 raise KeyboardInterrupt
         statuses = {a.status for a in record.arms}
         record.status = "ok" if statuses <= {"ok"} else ("failed" if statuses == {"failed"} else "partial")
+        if spec.evaluation.judge is not None and any(a.status == "ok" for a in record.arms):
+            record.judge = _judge(spec, record, run_dir, reporter)
         _decide(record, run_dir, spec, reporter)
     except KeyboardInterrupt:
         record.status = "cancelled"

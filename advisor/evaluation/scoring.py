@@ -148,13 +148,17 @@ def get_metric(name: str) -> Metric:
 
 
 def score(task_type: str, targets: Sequence[str], predictions: Sequence[str | None],
-          labels: Sequence[str] | None = None, primary: str | None = None) -> ScoreResult:
-    """All metrics that fit the task type (plus `primary`), and per-item correctness."""
+          labels: Sequence[str] | None = None, primary: str | None = None, extra: Sequence[str] = ()) -> ScoreResult:
+    """All metrics that fit the task type (plus `primary` and `extra`), and per-item correctness.
+
+    The item score is the primary metric's per-item value when that metric is continuous
+    (token F1, ROUGE-L, semantic similarity), else token F1 (0/1 for classification)."""
     if len(targets) != len(predictions):
         raise ValueError(f"{len(targets)} targets but {len(predictions)} predictions")
     names = list(_BY_TYPE[task_type])
     if primary and primary not in names:
         names.insert(0, primary)
+    names += [n for n in extra if n not in names]
     values = {n: get_metric(n).value(targets, predictions, labels) for n in names} if targets else {}
     judge = get_metric(primary or names[0])
     if judge.proportion and judge.item is not None:  # correctness follows a 0/1 primary metric
@@ -165,6 +169,8 @@ def score(task_type: str, targets: Sequence[str], predictions: Sequence[str | No
         correct = [exact_match(p, t) for p, t in zip(predictions, targets)]
     if task_type == "classification":
         item_scores = [float(c) for c in correct]
+    elif not judge.proportion and judge.decomposable and judge.item is not None:
+        item_scores = [float(judge.item(p, t)) for p, t in zip(predictions, targets)]
     else:
         item_scores = [token_f1(p, t) for p, t in zip(predictions, targets)]
     confusion = None

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "Section", "OneOffCost", "TrainingCurves", "TrainingExamples", "ResolvedTraining", "TrainingFacts", "IndexFacts", "Calibration",
+    "Section", "OneOffCost", "TrainingCurves", "TrainingExamples", "ResolvedTraining", "TrainingLengths", "TrainingFacts", "IndexFacts", "Calibration",
     "PrepareFacts", "GoldInfo", "RetrievalDetails", "OverfittingRisk", "LeakagePair", "LeakageRisk",
     "ForgettingRisk", "LoraRisks", "ArmDetails", "Latency", "Throughput", "Usage", "Confusion",
 ]
@@ -68,10 +68,23 @@ class ResolvedTraining(Section):
     target_modules: list[str] | str
 
 
+class TrainingLengths(Section):
+    """How training examples were fitted into max_length (long answers never end the arm)."""
+
+    max_length: int
+    how: str = Field(description="'set in the arm config', or how the automatic value was chosen")
+    examples: int = 0
+    prompt_cut: int = Field(0, description="examples whose prompt was cut from the left (answer whole)")
+    answer_cut: int = Field(0, description="examples whose answer was kept from its start, end of turn dropped")
+    skipped: int = Field(0, description="examples left out (overflow: skip)")
+    longest: int = Field(0, description="tokens of the longest example before fitting")
+
+
 class TrainingFacts(Section):
     """A fine-tune, as measured when the adapter was built (kept in the adapter cache)."""
 
     curves: TrainingCurves = Field(default_factory=TrainingCurves)
+    lengths: TrainingLengths | None = None
     best_step: int = Field(0, description="optimizer step of the kept adapter (lowest validation loss)")
     stopped_early: bool = False
     steps: int = Field(0, description="optimizer steps run")

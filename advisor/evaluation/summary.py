@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.decision.stats import percentiles
+from advisor.evaluation.quality import AnswerQuality, summarize_quality
 from advisor.evaluation.record import SampleRow
 from advisor.evaluation.scoring import get_metric, score
 from advisor.evaluation.sections import Confusion, Latency, Throughput, Usage  # noqa: F401 (Confusion: field type)
@@ -34,13 +35,15 @@ class ArmSummary(BaseModel):
     throughput: Throughput = Field(default_factory=Throughput)
     usage: Usage = Field(default_factory=Usage)
     sample_errors: int = 0
+    quality: AnswerQuality | None = None
 
 
 def summarize_rows(rows: list[SampleRow], spec: TaskSpec) -> ArmSummary:
     """One arm's summary from its rows (errors count as wrong answers)."""
     if not rows:
         return ArmSummary()
-    result = score(spec.type, [r.target for r in rows], [r.prediction for r in rows], spec.labels, spec.primary_metric)
+    result = score(spec.type, [r.target for r in rows], [r.prediction for r in rows], spec.labels, spec.primary_metric,
+                   spec.evaluation.metrics)
     ok = [r for r in rows if r.error is None]
     latency = Latency(how=LATENCY_HOW, n=len(ok))
     if ok:
@@ -70,4 +73,5 @@ def summarize_rows(rows: list[SampleRow], spec: TaskSpec) -> ArmSummary:
         latency=latency, throughput=throughput,
         usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
         sample_errors=len(rows) - len(ok),
+        quality=summarize_quality([r.extra for r in rows], spec.evaluation.grounded_threshold),
     )

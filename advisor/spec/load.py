@@ -123,6 +123,18 @@ def load_task(path: str | Path) -> LoadedTask:
     if spec.primary_metric not in registry.metrics:
         raise SpecError(path, lines.line_of(("metric",)), "metric",
                         f"unknown metric {spec.primary_metric!r}; expected one of: {', '.join(registry.metrics.names())}")
+    if spec.primary_metric == "judge":
+        raise SpecError(path, lines.line_of(("metric",)), "metric",
+                        "`judge` grades answers after the arms ran and cannot be the primary metric; "
+                        "add an evaluation.judge block and choose another metric")
+    judge = spec.evaluation.judge
+    if judge is not None and judge.backend not in registry.backends:
+        raise SpecError(path, lines.line_of(("evaluation", "judge", "backend")), "evaluation.judge.backend",
+                        f"unknown backend {judge.backend!r}; expected one of: {', '.join(registry.backends.names())}")
+    for i, name in enumerate(spec.evaluation.metrics):
+        if name not in registry.metrics:
+            raise SpecError(path, lines.line_of(("evaluation", "metrics", i)), f"evaluation.metrics[{i}]",
+                            f"unknown metric {name!r}; expected one of: {', '.join(registry.metrics.names())}")
     if spec.backend not in registry.backends:
         raise SpecError(path, lines.line_of(("backend",)), "backend",
                         f"unknown backend {spec.backend!r}; expected one of: {', '.join(registry.backends.names())}")

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from advisor.spec.base import Strict
 from advisor.spec.corpus import CorpusSpec
+from advisor.spec.evaluation import EvaluationSpec
 from advisor.spec.curve import LearningCurveSpec
 from advisor.spec.policy import DecisionSpec, PricingSpec
 from advisor.spec.serving import ServingSpec
@@ -123,6 +124,8 @@ class TaskSpec(Strict):
     corpus: CorpusSpec | None = Field(None, description="documents for retrieval arms (see advisor.spec.corpus)")
     pricing: PricingSpec = Field(default_factory=PricingSpec, description="hardware and API prices, volume")
     decision: DecisionSpec = Field(default_factory=DecisionSpec, description="constraints, weights, alpha")
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec,
+                                       description="extra metrics, degenerate/groundedness thresholds")
 
     @model_validator(mode="after")
     def _check(self) -> TaskSpec:

@@ -24,7 +24,7 @@ from advisor.evaluation.sections import ArmDetails, ForgettingRisk, LoraRisks, O
 from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction, Strategy
 from strategies.lora import cache
 from strategies.lora.config import TRAINING_FIELDS, LoraArmConfig
-from strategies.lora.data import data_hash, encode
+from strategies.lora.data import LengthReport, auto_max_length, data_hash, encode, example_lengths
 from strategies.lora.risks import forgetting_probe, leakage, overfitting
 from strategies.prompting.arm import PromptingConfig, PromptingStrategy
 
@@ -149,8 +149,16 @@ class LoraStrategy(Strategy):
         tokenizer = AutoTokenizer.from_pretrained(resolved.path)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         messages = lambda s: self.prompting.parts(s).messages()  # noqa: E731
-        n = self.config.max_length
-        train_ex, val_ex = encode(train, messages, tokenizer, n), encode(val, messages, tokenizer, n)
+        lengths = self._max_length(resolved.path, train, messages, tokenizer)
+        n, overflow = lengths.max_length, self.config.overflow
+        train_ex = encode(train, messages, tokenizer, n, overflow=overflow, report=lengths)
+        val_ex = encode(val, messages, tokenizer, n, overflow=overflow)
+        if not train_ex:
+            raise UserError(f"every train example is longer than max_length {n} and overflow is 'skip'; "
+                            "raise max_length or use overflow: truncate")
+        if lengths.answer_cut or lengths.skipped:
+            ctx.status(f"max_length {n}: {lengths.answer_cut} answers cut, {lengths.skipped} examples skipped, "
+                       f"{lengths.prompt_cut} prompts cut of {lengths.examples}")
         choices = gold = None
         if self.config.early_stop_metric == "val_accuracy" and self.spec.labels and val:
             labels = list(self.spec.labels)
@@ -179,6 +187,7 @@ class LoraStrategy(Strategy):
             "train_s": round(r.train_s, 3), "eval_s": round(r.eval_s, 3), "wall_s": round(r.wall_s, 3),
             "peak_memory_mb": round(r.peak_memory_mb, 1), "peak_memory_how": r.peak_memory_how,
             "hardware": "cuda" if device == "cuda" else "cpu", "hardware_detail": hardware, "dtype": dtype,
+            "lengths": lengths.as_dict(),
             "threads": r.threads, "qlora": self.config.qlora, "resolved": r.resolved, "notes": r.notes + ([split_note] if split_note else []),
             "how": ("tokens_per_s = non-padding tokens through forward+backward / train_s (optimizer steps only); "
                     "wall_s = model load + training + validations + save; losses are mean cross-entropy (nats) per "
@@ -191,6 +200,17 @@ class LoraStrategy(Strategy):
                 "system_prompt": self.prompting.system_prompt(), "format": cache.FORMAT,
                 "training": TrainingFacts.model_validate(training).model_dump(mode="json")}
         cache.write_meta(out_dir, meta)
+
+    def _max_length(self, path: Any, train: list[Sample], messages: Any, tokenizer: Any) -> LengthReport:
+        """The configured max_length, or one that follows the data (strategies.lora.data.auto_max_length)."""
+        if self.config.max_length is not None:
+            return LengthReport(self.config.max_length, "set in the arm config")
+        from transformers import AutoConfig
+
+        window = self.spec.model.max_context or int(getattr(AutoConfig.from_pretrained(path), "max_position_embeddings",
+                                                            None) or 2048)
+        value, how = auto_max_length(example_lengths(train, messages, tokenizer), window)
+        return LengthReport(value, how)
 
     def _probe(self, backend: Backend, folder: Path) -> ForgettingRisk:
         """The forgetting probe, measured once per adapter and serving backend identity and

@@ -23,6 +23,7 @@ from advisor.retrieval.index import cached_index
 from advisor.evaluation.record import SampleExtra, SampleRow
 from advisor.evaluation.sections import ArmDetails, GoldInfo, PrepareFacts
 from advisor.retrieval.retrieve import Retriever, first_gold_rank
+from advisor.evaluation.quality import support
 from advisor.evaluation.scoring import normalize_answer
 from advisor.spec.model import TaskSpec
 from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction, Strategy
@@ -32,6 +33,7 @@ from strategies.rag.common import EmbeddingSettings, embedder_for, index_params,
 __all__ = ["RagConfig", "RagStrategy", "pack_passages", "format_passage", "embed_text"]
 
 DEFAULT_TEMPLATE = "Read the passages and answer the question.\n\nPassages:\n{context}\n\nQuestion: {input}"
+PASSAGE_CHARS = 1500  # characters of each used passage kept in samples.jsonl for the report's examples
 DEFAULT_GUIDE = "Answer the question using the numbered passages. Reply with the answer only, as briefly as possible."
 
 
@@ -77,8 +79,8 @@ def embed_text(chunk: dict[str, Any], headings: bool) -> str:
 def _messages(system: str, template: str, question: str, passages: list[str]) -> list[Message]:
     context = "\n\n".join(passages) if passages else "(no passages found)"
     # Substitute by position, never by str.format: passages and questions may contain braces.
-    head, _, tail = template.partition("{input}")
-    user = head.replace("{context}", context) + question + tail.replace("{context}", context)
+    # {input} may appear more than once (the question repeated after the passages).
+    user = question.join(part.replace("{context}", context) for part in template.split("{input}"))
     msgs: list[Message] = [{"role": "system", "content": system}] if system else []
     return msgs + [{"role": "user", "content": user}]
 
@@ -213,7 +215,14 @@ class RagStrategy(Strategy):
                 continue
             g = results[i]
             extra.finish_reason = g.finish_reason
-            preds.append(Prediction(s.id, self._answer(g.text), g.text, g.prompt_tokens, g.completion_tokens,
+            answer = self._answer(g.text)
+            if self.spec.type != "classification":  # what the answer rests on (report examples, groundedness)
+                used = [rows[h.row]["text"] for h in r.hits[:kept]]
+                extra.passages = [t[:PASSAGE_CHARS] for t in used]
+                grounded = support(answer, used)
+                if grounded is not None:
+                    extra.groundedness = round(grounded, 4)
+            preds.append(Prediction(s.id, answer, g.text, g.prompt_tokens, g.completion_tokens,
                                     g.latency_s, g.ttft_s, g.error, extra, tpot_s=g.tpot_s))
         return preds
 
