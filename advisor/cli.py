@@ -164,10 +164,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    from advisor.artifacts.cache import atomic_write_text
+
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, text)
     except OSError as exc:
         raise UserError(f"{path}: cannot write ({exc.strerror})") from None
 

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Callable
 
-__all__ = ["Reporter", "NullReporter", "RichReporter"]
+__all__ = ["Reporter", "NullReporter", "RichReporter", "StepFn", "Steps"]
+
+# step(label, done, total, detail): a long one-off job (LoRA training, embedding a corpus)
+# reports how far it got; the reporter draws it (arms never draw their own bars or tqdm).
+StepFn = Callable[[str, int, int, str], None]
+# What a worker (train loop, embedder) is handed: steps(done, total, detail).
+Steps = Callable[[int, int, str], None]
+
+
+def no_step(label: str, done: int, total: int, detail: str = "") -> None:
+    """A StepFn that ignores the report (tests, library use)."""
 
 
 class Reporter:
@@ -14,6 +25,7 @@ class Reporter:
     def arm_start(self, name: str, total: int) -> None: ...
     def advance(self, name: str, n: int) -> None: ...
     def arm_end(self, name: str, status: str) -> None: ...
+    def step(self, label: str, done: int, total: int, detail: str = "") -> None: ...
     def close(self) -> None: ...
 
 
@@ -32,6 +44,9 @@ class RichReporter(Reporter):
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                                  console=console, transient=False)
         self.tasks: dict[str, Any] = {}
+        self._step_done: dict[str, int] = {}
+        self._step_log: dict[str, tuple[float, float]] = {}  # step -> (started, last line printed), perf_counter s
+        self.log_every_s = 10.0
         self.started = False
 
     def status(self, message: str) -> None:
@@ -45,6 +60,27 @@ class RichReporter(Reporter):
 
     def advance(self, name: str, n: int) -> None:
         self.progress.advance(self.tasks[name], n)
+
+    def step(self, label: str, done: int, total: int, detail: str = "") -> None:
+        if not self.started:
+            self.progress.start()
+            self.started = True
+        key = f"step:{label}"
+        description = f"{label} {detail}".strip()
+        if key not in self.tasks or done < self._step_done.get(key, 0):  # a new job under the same label
+            self.tasks[key] = self.progress.add_task(description, total=max(1, total))
+        if done < self._step_done.get(key, 0) or key not in self._step_log:
+            self._step_log[key] = (time.perf_counter(), time.perf_counter())
+        self._step_done[key] = done
+        self.progress.update(self.tasks[key], completed=done, total=max(1, total), description=description)
+        if not self.console.is_terminal:  # a log (CI, nohup, a pipe): a bar shows nothing there, so a line every 10 s
+            started, last = self._step_log[key]
+            now = time.perf_counter()
+            if now - last >= self.log_every_s or done >= total:
+                self._step_log[key] = (started, now)
+                rate = done / max(now - started, 1e-9)
+                eta = (total - done) / rate if rate > 0 else 0.0
+                self.console.print(f"· {description}: {done:,}/{total:,} ({rate:,.1f}/s, eta {eta:,.0f} s)")
 
     def arm_end(self, name: str, status: str) -> None:
         colour = {"ok": "green", "failed": "red", "cancelled": "yellow"}.get(status, "white")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from html import escape
 from pathlib import Path
 
@@ -39,16 +38,18 @@ def to_markdown(blocks: list[Block]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-_CODE = re.compile(r"`([^`]+)`")
-_EM = re.compile(r"(?<![\w*])_(.+?)_(?![\w*])")
+_MD = None
 
 
 def _inline(text: str) -> str:
-    html = escape(text)
-    html = _BOLD.sub(r"<strong>\1</strong>", html)
-    html = _CODE.sub(r"<code>\1</code>", html)
-    return _EM.sub(r"<em>\1</em>", html)
+    """A block's inline Markdown (**bold**, `code`, _emphasis_, links) as HTML, by markdown-it-py
+    (CommonMark; raw HTML in the text is escaped, never passed through)."""
+    global _MD
+    if _MD is None:
+        from markdown_it import MarkdownIt
+
+        _MD = MarkdownIt("commonmark", {"html": False})
+    return _MD.renderInline(text)
 
 
 _CSS = """

@@ -2,6 +2,8 @@
 
 Reports embed these inline, so an HTML report opens offline and its plots are text that
 diffs and greps. Output is deterministic for the same inputs (golden-file friendly).
+Kept hand-made rather than matplotlib/plotly on purpose: no heavy dependency, no JavaScript or
+fonts to fetch, and byte-stable output across library versions, which golden tests need.
 """
 
 from __future__ import annotations

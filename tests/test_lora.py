@@ -238,7 +238,12 @@ def test_adapter_cache_hit_and_misses(tmp_path: Path, tiny_lm: Path) -> None:
 
     task = load_task(_lora_task(tmp_path, tiny_lm, "{max_steps: 3, forgetting_probe: false}"))
     cfg = task.arm_configs["tuned"]
-    first = LoraStrategy(cfg, task.spec).prepare(_ctx(task, tmp_path))
+    ctx, steps, lines = _ctx(task, tmp_path), [], []
+    ctx.step, ctx.status = (lambda label, done, total, detail="": steps.append((label, done, total, detail))), lines.append
+    first = LoraStrategy(cfg, task.spec).prepare(ctx)
+    # training progress goes to the reporter's step(), not a hand-drawn bar in status lines
+    assert steps and {s[0] for s in steps} == {"LoRA training"} and steps[-1][1:3] == (3, 3)
+    assert "loss" in steps[-1][3] and not any("[#" in line or "LoRA [" in line for line in lines)
     second = LoraStrategy(cfg, task.spec).prepare(_ctx(task, tmp_path))
     assert not first.reused and second.reused and second.adapter == first.adapter
     assert second.one_off[0].seconds == first.one_off[0].seconds > 0 and second.one_off[0].reused

@@ -207,3 +207,55 @@ def test_spec_errors_for_corpus_problems(tmp_path: Path, capsys) -> None:
     assert main(["run", str(path), "--out", str(tmp_path / "never")]) == 2
     assert "corpus.path: the corpus is empty" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_build_and_search_leave_faiss_and_torch_thread_counts_unchanged(tmp_path: Path, kind: str) -> None:
+    faiss = pytest.importorskip("faiss")
+    import torch
+
+    from advisor.retrieval.threads import faiss_threads
+
+    torch.get_num_threads()  # torch sets OpenMP threads when it first initialises: do that first
+    faiss_before = 3
+    faiss.omp_set_num_threads(faiss_before)
+    torch_before = torch.get_num_threads()  # after: torch and FAISS may share one OpenMP runtime
+    try:
+        emb = HashEmbedder(32)
+        texts = ["red apple", "green pear", "blue sky", "red car"]
+        params = IndexParams(kind=kind, build_threads=1)
+        index = cached_index(tmp_path, {"t": kind}, params, lambda: ([{"id": t} for t in texts], emb.encode(texts), {}))
+        assert faiss.omp_get_max_threads() == faiss_before  # after the build
+        scores, rows = index.search(emb.encode(["red"]), 2)
+        assert rows.shape == (1, 2) and faiss.omp_get_max_threads() == faiss_before  # after the search
+        with pytest.raises(RuntimeError):
+            with faiss_threads(1):
+                assert faiss.omp_get_max_threads() == 1
+                raise RuntimeError("boom")
+        assert faiss.omp_get_max_threads() == faiss_before  # restored on error too
+        assert torch.get_num_threads() == torch_before
+    finally:
+        faiss.omp_set_num_threads(1)
+
+
+def test_embedding_progress_goes_to_the_reporter_step(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from advisor.progress import RichReporter
+    from advisor.spec.data import load_splits
+
+    task = load_task(_task(tmp_path))
+    steps: list[tuple] = []
+    ctx = PrepareContext(task.spec, load_splits(task.spec), "rag", 0, tmp_path / "cache", None, None,
+                         step=lambda label, done, total, detail="": steps.append((label, done, total, detail)))
+    RagStrategy(RagConfig(embedder="hash"), task.spec).prepare(ctx)
+    assert steps and steps[-1][0] == "embedding" and steps[-1][1] == steps[-1][2] > 0 and steps[-1][3] == "texts"
+    out = io.StringIO()
+    reporter = RichReporter(Console(file=out, width=100, force_terminal=False))
+    for label, done, total, detail in [("embedding", 5, 10, "texts"), ("embedding", 10, 10, "texts"),
+                                       ("embedding", 2, 4, "texts")]:  # the last starts a new job
+        reporter.step(label, done, total, detail)
+    reporter.close()
+    assert "embedding texts" in out.getvalue() and len(reporter.progress.tasks) == 2

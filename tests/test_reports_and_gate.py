@@ -156,3 +156,13 @@ def test_dry_run_counts_real_tokens(task_dir: Path) -> None:
     assert by["two-shot"].estimate.prompt_tokens > by["zero"].estimate.prompt_tokens > 0  # demonstrations cost tokens
     assert by["gen"].estimate.completion_tokens == 32 * est.test_items and by["zero"].estimate.choice_requests
     assert est.calibration.prompt_tokens_per_s > 0 and by["two-shot"].wall_s >= 0
+
+
+def test_html_inline_markdown_is_rendered_by_markdown_it_and_raw_html_is_escaped() -> None:
+    from reports.document import Block
+    from reports.documents import to_html
+
+    html = to_html([Block("p", "arm **lora** wins on `macro_f1`, _not_ on snake_case_name <script>x</script> & 5 < 6")], "t")
+    assert ("<p>arm <strong>lora</strong> wins on <code>macro_f1</code>, <em>not</em> on snake_case_name "
+            "&lt;script&gt;x&lt;/script&gt; &amp; 5 &lt; 6</p>") in html
+    assert "<script>" not in html

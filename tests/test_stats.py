@@ -267,3 +267,57 @@ def test_percentiles_bad_inputs() -> None:
         percentiles([])
     with pytest.raises(ValueError):
         percentiles([1.0, 2.0], qs=(101,))
+
+
+# --- scipy-backed Wilson / McNemar equal the closed forms they replaced, on a table of cases ---
+
+def _wilson_closed_form(successes: int, n: int, confidence: float) -> tuple[float, float]:
+    import math
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+WILSON_TABLE = [(s, n, c) for n in (1, 2, 5, 10, 37, 100, 1000) for s in sorted({0, 1, n // 3, n // 2, n - 1, n})
+                for c in (0.8, 0.9, 0.95, 0.99)]
+
+
+@pytest.mark.parametrize("successes,n,confidence", WILSON_TABLE)
+def test_wilson_via_scipy_equals_the_closed_form(successes: int, n: int, confidence: float) -> None:
+    assert wilson_interval(successes, n, confidence) == pytest.approx(_wilson_closed_form(successes, n, confidence),
+                                                                     abs=1e-12)
+
+
+@pytest.mark.parametrize("a_only,b_only", [(0, 0), (0, 1), (1, 1), (0, 8), (3, 9), (9, 3), (5, 5), (2, 17),
+                                           (40, 61), (100, 130), (0, 300)])
+def test_mcnemar_via_scipy_binomtest_equals_twice_the_binomial_tail(a_only: int, b_only: int) -> None:
+    from scipy.stats import binom
+
+    d = a_only + b_only
+    expected = 1.0 if d == 0 else min(1.0, 2.0 * float(binom.cdf(min(a_only, b_only), d, 0.5)))
+    got = mcnemar_exact(*_pairs(4, b_only, a_only, 3)).p_value
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-300)
+
+
+def test_one_bootstrap_engine_matches_a_per_resample_loop_and_one_p_value_formula() -> None:
+    from advisor.decision.stats import bootstrap_p_value, index_bootstrap, per_resample
+
+    vals = np.random.default_rng(1).normal(size=23)
+    engine = index_bootstrap([lambda idx: vals[idx].mean(axis=1), per_resample(lambda row: float(np.median(vals[row])))],
+                             len(vals), 300, seed=9)
+    rng = np.random.default_rng(9)  # the plain loop both old engines were equivalent to
+    loop = np.array([[vals[i].mean(), np.median(vals[i])] for i in (rng.integers(0, 23, size=23) for _ in range(300))])
+    np.testing.assert_allclose(engine, loop, rtol=1e-12)
+    deltas = np.array([-0.5, 0.1, 0.2, 0.3])
+    assert bootstrap_p_value(deltas, 0.25) == pytest.approx(2 * 2 / 5)  # one delta <= 0, +1
+    assert bootstrap_p_value(deltas, -0.1) == pytest.approx(1.0)  # three >= 0: 2*4/5 capped
+    assert bootstrap_p_value(deltas, 0.0) == 1.0
+    with pytest.raises(ValueError, match="no items"):
+        index_bootstrap([lambda idx: idx.mean(axis=1)], 0, 10, seed=0)

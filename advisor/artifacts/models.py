@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from advisor.errors import ProvisioningError
+from advisor.artifacts.cache import atomic_write_json, build_folder
 from advisor.artifacts.filelock import file_lock
 
 __all__ = ["PackagedModel", "ResolvedModel", "KNOWN_MODELS", "cache_root", "resolve_model", "list_models",
@@ -158,24 +159,23 @@ def _provision(pm: PackagedModel, dtype: str, status) -> ResolvedModel:
         digest = _sha256(weights_file)
         key = hashlib.sha256(f"{pm.package}|{pm.version}|{digest}|{dtype}".encode()).hexdigest()[:16]
         folder = pointer.parent / key
-        if not (folder / "advisor-model.json").exists():
-            tmp = Path(tempfile.mkdtemp(dir=pointer.parent.parent, prefix=f".{pm.name}-"))
-            started = time.perf_counter()
-            if pm.kind == "causal-lm":
-                status(f"Converting {pm.member} to safetensors ({dtype}); done once, then cached")
-                _convert_gguf(weights, tmp, dtype)
-            else:
-                status(f"Copying {pm.name} into the model cache")
-                shutil.copytree(weights, tmp, dirs_exist_ok=True)
-            meta = {"name": pm.name, "package": pm.package, "version": pm.version, "weights_sha256": digest,
-                    "dtype": dtype if pm.kind == "causal-lm" else "as shipped",
-                    "seconds": round(time.perf_counter() - started, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            (tmp / "advisor-model.json").write_text(json.dumps(meta, indent=2))
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(tmp, folder)
+        with build_folder(pointer.parent, key, "advisor-model.json") as build:
+            if not build.done:
+                tmp = build.tmp
+                started = time.perf_counter()
+                if pm.kind == "causal-lm":
+                    status(f"Converting {pm.member} to safetensors ({dtype}); done once, then cached")
+                    _convert_gguf(weights, tmp, dtype)
+                else:
+                    status(f"Copying {pm.name} into the model cache")
+                    shutil.copytree(weights, tmp, dirs_exist_ok=True)
+                meta = {"name": pm.name, "package": pm.package, "version": pm.version, "weights_sha256": digest,
+                        "dtype": dtype if pm.kind == "causal-lm" else "as shipped",
+                        "seconds": round(time.perf_counter() - started, 2),
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                atomic_write_json(tmp / "advisor-model.json", meta)  # the "built" marker: written last
         source = f"pypi:{pm.package}=={pm.version}"
-        pointer.write_text(json.dumps({"key": key, "source": source}))
+        atomic_write_json(pointer, {"key": key, "source": source})
         # The converted copy is all we need: drop the fetched wheel and its unpacked files.
         shutil.rmtree(cache_root() / "packages" / f"{pm.package}-{pm.version}", ignore_errors=True)
         for wheel in (cache_root() / "wheels").glob(_wheel_pattern(pm)):

@@ -69,16 +69,6 @@ def _recompute_fns(metric: Metric, rows_list: Sequence[Sequence[SampleRow]], lab
     return [make(rows) for rows in rows_list]
 
 
-def _index_bootstrap(fns: list[Callable], n: int, seed: int, n_resamples: int) -> np.ndarray:
-    """(n_resamples, len(fns)) statistics over shared item resamples."""
-    rng = np.random.default_rng(seed)
-    out = np.empty((n_resamples, len(fns)))
-    for r in range(n_resamples):
-        idx = rng.integers(0, n, size=n)
-        out[r] = [f(idx) for f in fns]
-    return out
-
-
 def metric_ci(metric: Metric, rows: Sequence[SampleRow], labels: Sequence[str] | None, value: float,
               seed: int = 0, confidence: float = 0.95) -> MetricCI:
     """Interval for one arm's metric over its test items."""
@@ -92,10 +82,9 @@ def metric_ci(metric: Metric, rows: Sequence[SampleRow], labels: Sequence[str] |
         low, high = stats.bootstrap_interval(values, confidence=confidence, n_resamples=N_RESAMPLES, seed=seed)
         return MetricCI(metric.name, value, low, high, n, f"percentile bootstrap over items ({N_RESAMPLES}, seed {seed})")
     (fn,) = _recompute_fns(metric, [rows], labels)
-    dist = _index_bootstrap([fn], n, seed, N_RESAMPLES)[:, 0]
-    alpha = 1 - confidence
-    low, high = np.quantile(dist, [alpha / 2, 1 - alpha / 2])
-    return MetricCI(metric.name, value, float(low), float(high), n,
+    dist = stats.index_bootstrap([stats.per_resample(fn)], n, N_RESAMPLES, seed)[:, 0]
+    low, high = stats.percentile_interval(dist, confidence)
+    return MetricCI(metric.name, value, low, high, n,
                     f"percentile bootstrap recomputing {metric.name} on resampled items ({N_RESAMPLES}, seed {seed})")
 
 
@@ -135,12 +124,11 @@ def pair_test(metric: Metric, a_name: str, a_rows: Sequence[SampleRow], b_name: 
     fa, fb = _recompute_fns(metric, [a_rows, b_rows], labels)
     all_idx = np.arange(n)
     delta = fb(all_idx) - fa(all_idx)
-    dist = _index_bootstrap([fa, fb], n, seed, N_RESAMPLES)
+    dist = stats.index_bootstrap([stats.per_resample(fa), stats.per_resample(fb)], n, N_RESAMPLES, seed)
     deltas = dist[:, 1] - dist[:, 0]
-    low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
-    k = int(np.count_nonzero(deltas <= 0)) if delta > 0 else (int(np.count_nonzero(deltas >= 0)) if delta < 0 else N_RESAMPLES)
-    p_value = min(1.0, 2.0 * (k + 1) / (N_RESAMPLES + 1))
+    low, high = stats.percentile_interval(deltas, confidence)
+    p_value = stats.bootstrap_p_value(deltas, delta)
     sd = float(np.std(deltas, ddof=1))
-    return PairTest(a_name, b_name, metric.name, n, float(delta), float(low), float(high), p_value,
+    return PairTest(a_name, b_name, metric.name, n, float(delta), low, high, p_value,
                     f"paired bootstrap recomputing {metric.name} ({N_RESAMPLES}, seed {seed})",
                     z * sd if sd > 0 else None, p_value < alpha)

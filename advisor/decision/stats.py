@@ -22,6 +22,10 @@ __all__ = [
     "McNemarResult",
     "PairedResult",
     "bootstrap_interval",
+    "bootstrap_p_value",
+    "index_bootstrap",
+    "per_resample",
+    "percentile_interval",
     "mcnemar_exact",
     "min_detectable_effect",
     "paired_accuracy_delta_interval",
@@ -106,33 +110,65 @@ def _check_resampling(n_resamples: int) -> None:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
 
 
-def _bootstrap_stats(
-    columns: Sequence[np.ndarray], statistic: Statistic, n_resamples: int, seed: int
-) -> list[np.ndarray]:
-    """Statistic of each column over ``n_resamples`` shared item resamples.
+def index_bootstrap(
+    fns: Sequence[Callable[[np.ndarray], np.ndarray]], n: int, n_resamples: int, seed: int
+) -> np.ndarray:
+    """The one bootstrap engine: (n_resamples, len(fns)) statistics over shared item resamples.
 
-    The same resampled item indices are used for every column, which is what makes the paired
-    bootstrap paired.  Indices are drawn in chunks of at most ~_CHUNK_ELEMENTS so memory stays
-    bounded; chunk sizes depend only on the number of items, so results depend only on ``seed``.
+    Each ``fn`` maps a (rows, n) matrix of resampled item indices to ``rows`` statistics. The
+    same indices serve every fn, which is what makes a paired bootstrap paired. Indices are
+    drawn in chunks of at most ~_CHUNK_ELEMENTS (bounded memory); numpy's generator yields the
+    same stream whatever the chunking, so results depend only on ``seed``.
     """
-    n = columns[0].size
+    _check_resampling(n_resamples)
+    if n < 1:
+        raise ValueError("no items to resample")
     rng = np.random.default_rng(seed)
     rows_per_chunk = max(1, _CHUNK_ELEMENTS // n)
-    out: list[np.ndarray] = [np.empty(n_resamples, dtype=float) for _ in columns]
-    vectorised = any(statistic is f for f in _AXIS_REDUCTIONS)  # identity: callables may be unhashable
+    out = np.empty((n_resamples, len(fns)), dtype=float)
     for start in range(0, n_resamples, rows_per_chunk):
         rows = min(rows_per_chunk, n_resamples - start)
         idx = rng.integers(0, n, size=(rows, n))
-        for col, dest in zip(columns, out):
-            sample = col[idx]  # shape (rows, n)
-            if vectorised:
-                values = np.asarray(statistic(sample, axis=1), dtype=float)
-            else:  # arbitrary callable: one 1-D resample at a time (slower)
-                values = np.fromiter((statistic(row) for row in sample), dtype=float, count=rows)
+        for j, fn in enumerate(fns):
+            values = np.asarray(fn(idx), dtype=float)
             if values.shape != (rows,):
                 raise ValueError("statistic must return one scalar per resample")
-            dest[start : start + rows] = values
+            out[start : start + rows, j] = values
     return out
+
+
+def per_resample(fn: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], np.ndarray]:
+    """Adapt a statistic of one 1-D index array to `index_bootstrap` (one call per resample)."""
+    return lambda idx: np.fromiter((fn(row) for row in idx), dtype=float, count=len(idx))
+
+
+def _column_fn(column: np.ndarray, statistic: Statistic) -> Callable[[np.ndarray], np.ndarray]:
+    """`statistic` of `column` over index resamples; numpy reductions run on the whole chunk."""
+    if any(statistic is f for f in _AXIS_REDUCTIONS):  # identity: callables may be unhashable
+        return lambda idx: statistic(column[idx], axis=1)
+    return per_resample(lambda row: statistic(column[row]))
+
+
+def percentile_interval(dist: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile interval of a bootstrap distribution (numpy's default quantile method)."""
+    alpha = 1.0 - confidence
+    low, high = np.quantile(dist, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def bootstrap_p_value(deltas: np.ndarray, observed: float) -> float:
+    """The one two-sided bootstrap p-value: 2 * (k + 1) / (resamples + 1), capped at 1.
+
+    k counts resampled deltas on the other side of zero from the observed delta (<= 0 when it
+    is positive, >= 0 when negative); the +1 keeps it from being 0. Observed 0 gives 1.0.
+    """
+    if observed > 0:
+        k = int(np.count_nonzero(deltas <= 0))
+    elif observed < 0:
+        k = int(np.count_nonzero(deltas >= 0))
+    else:
+        k = len(deltas)
+    return min(1.0, 2.0 * (k + 1) / (len(deltas) + 1))
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -140,20 +176,20 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
 
     Preferred over the Wald interval because it stays inside [0, 1] and keeps near-nominal
     coverage at small n and at accuracies near 0 or 1, which is common for strong LLM arms.
-    Returns (low, high) as fractions.
+    Computed by scipy (``binomtest(...).proportion_ci(method="wilson")``). Returns (low, high)
+    as fractions.
     """
     if n <= 0:
         raise ValueError(f"n must be a positive number of trials, got {n}; no interval for 0 items")
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be between 0 and n={n}, got {successes}")
-    z = _z(confidence)
-    p = successes / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    from scipy.stats import binomtest
+
+    _z(confidence)  # validates confidence
+    ci = binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
     # At 0 or n successes the bound is exactly 0 or 1; avoid rounding residue like 1e-17.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, float(ci.low))
+    high = 1.0 if successes == n else min(1.0, float(ci.high))
     return low, high
 
 
@@ -176,20 +212,19 @@ def bootstrap_interval(
     if np.all(arr == arr[0]):
         c = float(statistic(arr))
         return c, c
-    (dist,) = _bootstrap_stats([arr], statistic, n_resamples, seed)
-    alpha = 1.0 - confidence
-    low, high = np.quantile(dist, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
+    dist = index_bootstrap([_column_fn(arr, statistic)], arr.size, n_resamples, seed)[:, 0]
+    return percentile_interval(dist, confidence)
 
 
 def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> McNemarResult:
     """Exact (binomial) McNemar test of whether arms A and B have the same accuracy.
 
     Only discordant items carry information; under H0 each is equally likely to favour A or B, so
-    p = min(1, 2 * P[Binomial(discordant, 0.5) <= min(a_only, b_only)]).  Same as statsmodels'
-    ``mcnemar(table, exact=True)``.  With no discordant items p is 1.0.
+    p = min(1, 2 * P[Binomial(discordant, 0.5) <= min(a_only, b_only)]), computed as scipy's
+    two-sided ``binomtest(b_only, discordant, 0.5)`` (equal for the symmetric p = 0.5).  Same as
+    statsmodels' ``mcnemar(table, exact=True)``.  With no discordant items p is 1.0.
     """
-    from scipy.stats import binom
+    from scipy.stats import binomtest
 
     a, b = _as_bool_pair(a_correct, b_correct)
     b_only = int(np.count_nonzero(~a & b))
@@ -198,7 +233,7 @@ def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> McNem
     if discordant == 0:
         p_value = 1.0
     else:
-        p_value = min(1.0, 2.0 * float(binom.cdf(min(a_only, b_only), discordant, 0.5)))
+        p_value = min(1.0, float(binomtest(b_only, discordant, 0.5).pvalue))
     return McNemarResult(n=int(a.size), b_only=b_only, a_only=a_only, discordant=discordant, p_value=p_value)
 
 
@@ -213,9 +248,7 @@ def paired_bootstrap(
     """Paired bootstrap of delta = statistic(b) - statistic(a) over items (same indices for both).
 
     Works for any per-item metric (correctness 0/1, scores, latency in seconds).  CI: percentile
-    interval of the resampled deltas.  p-value: 2 * (k + 1) / (n_resamples + 1), capped at 1, where
-    k counts resampled deltas on the other side of zero from the observed delta (<= 0 when it is
-    positive, >= 0 when negative); the +1 keeps it from being 0.  An observed delta of 0 gives 1.0.
+    interval of the resampled deltas.  p-value: `bootstrap_p_value`.
     """
     arr_a = _as_float_array(a, "a")
     arr_b = _as_float_array(b, "b")
@@ -224,17 +257,11 @@ def paired_bootstrap(
     _z(confidence)
     _check_resampling(n_resamples)
     delta = float(statistic(arr_b)) - float(statistic(arr_a))
-    stats_a, stats_b = _bootstrap_stats([arr_a, arr_b], statistic, n_resamples, seed)
-    deltas = stats_b - stats_a
-    alpha = 1.0 - confidence
-    low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
-    if delta > 0:
-        k = int(np.count_nonzero(deltas <= 0))
-    elif delta < 0:
-        k = int(np.count_nonzero(deltas >= 0))
-    else:
-        k = n_resamples
-    p_value = min(1.0, 2.0 * (k + 1) / (n_resamples + 1))
+    dist = index_bootstrap([_column_fn(arr_a, statistic), _column_fn(arr_b, statistic)],
+                           arr_a.size, n_resamples, seed)
+    deltas = dist[:, 1] - dist[:, 0]
+    low, high = percentile_interval(deltas, confidence)
+    p_value = bootstrap_p_value(deltas, delta)
     return PairedResult(delta=delta, ci_low=float(low), ci_high=float(high), p_value=p_value)
 
 

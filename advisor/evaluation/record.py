@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -174,14 +173,9 @@ def record_schema() -> dict[str, Any]:
 
 def write_record(run_dir: Path, record: RunRecord) -> Path:
     """Write run.json atomically (temp file + rename): readers never see half a record."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".run-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(record.model_dump(mode="json"), fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-    target = run_dir / RUN_FILE
-    os.replace(tmp, target)
-    return target
+    from advisor.artifacts.cache import atomic_write_json
+
+    return atomic_write_json(run_dir / RUN_FILE, record.model_dump(mode="json"))
 
 
 def _decode(file: Path, raw: bytes) -> str:

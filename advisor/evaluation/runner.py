@@ -276,7 +276,7 @@ def _run_arms(task: LoadedTask, spec, test: list[Sample], splits, chosen: list[s
               record: RunRecord, run_dir: Path, backend: Backend, reporter: Reporter) -> tuple[RunRecord, Path]:
     started = time.perf_counter()
     ctx_base = dict(spec=spec, splits=splits, seed=spec.seed, cache_dir=cache_root() / "artifacts", run_dir=run_dir,
-                    backend=backend, status=reporter.status)
+                    backend=backend, status=reporter.status, step=reporter.step)
     try:
         for i, arm in enumerate(spec.arms):
             if arm.name not in chosen:

@@ -39,6 +39,8 @@ class PrepareContext:
     run_dir: Path | None
     backend: Backend | None
     status: Callable[[str], None] = lambda msg: None
+    # step(label, done, total, detail): progress of a long one-off job, drawn by the reporter
+    step: Callable[[str, int, int, str], None] = lambda label, done, total, detail="": None
 
 
 @dataclass

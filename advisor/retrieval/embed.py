@@ -28,7 +28,8 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from advisor.retrieval.embed_progress import EmbedProgress
+from advisor.progress import Steps
+from advisor.retrieval.embed_progress import progress_sink
 
 __all__ = ["Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder", "BACKENDS", "choose_backend"]
 
@@ -45,8 +46,9 @@ class Embedder(Protocol):
         """Tokens of each text without special tokens (what chunking measures)."""
         ...
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """(len(texts), dims) float32, each row L2-normalised."""
+    def encode(self, texts: list[str], batch_size: int = 64, progress: Steps | None = None) -> np.ndarray:
+        """(len(texts), dims) float32, each row L2-normalised; `progress(done, total, detail)`
+        is told how many texts are embedded so far (the caller's reporter draws it)."""
         ...
 
 
@@ -69,7 +71,7 @@ class HashEmbedder:
         d = hashlib.blake2b(word.encode(), digest_size=8).digest()
         return int.from_bytes(d[:4], "little") % self.dims, (1.0 if d[4] & 1 else -1.0)
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64, progress: Steps | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         for i, text in enumerate(texts):
             for w in _WORD.findall(text.lower()):
@@ -77,6 +79,8 @@ class HashEmbedder:
                 out[i, j] += sign
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
+        if progress is not None:
+            progress(len(texts), len(texts), "texts")
         return out / norms
 
 
@@ -123,7 +127,7 @@ class SentenceTransformerEmbedder:
         enc = self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
         return [len(ids) for ids in enc]
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64, progress: Steps | bool | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         if not texts:
             return out
@@ -132,7 +136,7 @@ class SentenceTransformerEmbedder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         step = batch_size * 8
         with torch_threads(self.threads if len(texts) > batch_size else None), \
-                EmbedProgress(len(texts), enabled=progress) as bar:
+                progress_sink(progress, len(texts)) as bar:
             for start in range(0, len(order), step):
                 rows = order[start:start + step]
                 vecs = self.model.encode([texts[i] for i in rows], batch_size=batch_size, normalize_embeddings=True,
@@ -140,6 +144,8 @@ class SentenceTransformerEmbedder:
                 out[rows] = np.asarray(vecs, dtype=np.float32).reshape(len(rows), self.dims)
                 bar.advance(len(rows))
         return out
+
+
 
 
 def choose_backend(requested: str) -> tuple[str, str]:

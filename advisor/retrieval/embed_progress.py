@@ -9,11 +9,12 @@ A terminal gets a transient rich bar; if another live display already owns the t
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
-__all__ = ["EmbedProgress", "format_eta"]
+__all__ = ["EmbedProgress", "format_eta", "progress_sink"]
 
 
 def format_eta(seconds: float) -> str:
@@ -85,3 +86,25 @@ class EmbedProgress:
         if self.enabled and exc[0] is None and self.total and elapsed >= self.every_s:  # long jobs only
             print(f"{self.label}: {self.done} {self.what} in {elapsed:.1f} s ({self.done / elapsed:.1f} {self.what}/s)",
                   file=self.stream, flush=True)
+
+
+class _StepSink:
+    """`advance(n)` forwarded to a reporter's step callback (done, total, detail)."""
+
+    def __init__(self, step: Callable[[int, int, str], None], total: int, what: str) -> None:
+        self.step, self.total, self.what, self.done = step, total, what, 0
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        self.step(self.done, self.total, self.what)
+
+
+@contextlib.contextmanager
+def progress_sink(progress: Callable[[int, int, str], None] | bool | None, total: int) -> Iterator[Any]:
+    """Where an embedding job reports: the caller's reporter when it passes a step callback
+    (inside a run), else its own bar / periodic log lines when `progress` is true."""
+    if callable(progress):
+        yield _StepSink(progress, total, "texts")
+    else:
+        with EmbedProgress(total, what="chunks", enabled=bool(progress)) as bar:
+            yield bar

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from advisor.artifacts.filelock import file_lock
+from advisor.artifacts.cache import atomic_write_json, build_folder
+from advisor.retrieval.threads import faiss_threads
 
 __all__ = ["IndexParams", "VectorIndex", "cache_key", "cached_index", "build_faiss"]
 
@@ -63,14 +61,9 @@ def build_faiss(vectors: np.ndarray, kind: str, params: IndexParams):
         index.hnsw.efConstruction = params.ef_construction
     else:
         raise ValueError(f"unknown index kind {kind!r}; expected auto, flat or hnsw")
-    before = faiss.omp_get_max_threads()
-    if params.build_threads:
-        faiss.omp_set_num_threads(params.build_threads)
-    try:
+    with faiss_threads(params.build_threads):
         if len(vectors):
             index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    finally:
-        faiss.omp_set_num_threads(before)
     return index
 
 
@@ -87,20 +80,16 @@ class VectorIndex:
     ef_search: int = 128
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, row indices) of the k nearest rows for each query, best first; -1 = none."""
-        import faiss
+        """(scores, row indices) of the k nearest rows for each query, best first; -1 = none.
 
+        Served-system measurement: one FAISS thread for the search, the caller's thread
+        count restored afterwards (see `faiss_threads`).
+        """
         if hasattr(self.index, "hnsw"):
             self.index.hnsw.efSearch = max(self.ef_search, k)
         q = np.ascontiguousarray(queries.reshape(-1, self.vectors.shape[1]), dtype=np.float32)
-        # Served-system measurement: one query at a time on one FAISS thread; the caller's
-        # OpenMP setting is restored afterwards (nothing process-wide changes behind its back).
-        before = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
-        try:
+        with faiss_threads(1):
             return self.index.search(q, min(k, len(self.rows)))
-        finally:
-            faiss.omp_set_num_threads(before)
 
 
 def _dir_bytes(folder: Path) -> int:
@@ -139,8 +128,8 @@ def cached_index(cache_dir: Path, key_parts: dict[str, Any], params: IndexParams
         loaded = _load(folder, params)
         loaded.reused = True
         return loaded
-    with file_lock(root / f".{key}.lock"):
-        if (folder / "meta.json").exists():  # another process built it while we waited
+    with build_folder(root, key, "meta.json") as build:
+        if build.done:  # another process built it while we waited
             loaded = _load(folder, params)
             loaded.reused = True
             return loaded
@@ -154,26 +143,18 @@ def cached_index(cache_dir: Path, key_parts: dict[str, Any], params: IndexParams
         t0 = time.perf_counter()
         index = build_faiss(vectors, kind, params)
         index_s = time.perf_counter() - t0
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}-"))
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared like the model cache
-        try:
-            faiss.write_index(index, str(tmp / "index.faiss"))
-            np.save(tmp / "vectors.npy", vectors)
-            with (tmp / "rows.jsonl").open("w", encoding="utf-8") as fh:
-                for row in rows:
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            (tmp / "config.json").write_text(json.dumps({"key": key, **key_parts, "index": request}, indent=2,
-                                                        sort_keys=True, default=str))
-            meta = {"key": key, "kind": kind, "vectors": int(len(rows)), "dims": int(vectors.shape[1]),
-                    "build_seconds": round(made + index_s, 3), "faiss_seconds": round(index_s, 3),
-                    "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **facts,
-                    "how": "build_seconds = wall seconds (time.perf_counter) of chunking, embedding and FAISS add"}
-            meta["bytes"] = _dir_bytes(tmp)
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        tmp = build.tmp
+        faiss.write_index(index, str(tmp / "index.faiss"))
+        np.save(tmp / "vectors.npy", vectors)
+        with (tmp / "rows.jsonl").open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        (tmp / "config.json").write_text(json.dumps({"key": key, **key_parts, "index": request}, indent=2,
+                                                    sort_keys=True, default=str))
+        meta = {"key": key, "kind": kind, "vectors": int(len(rows)), "dims": int(vectors.shape[1]),
+                "build_seconds": round(made + index_s, 3), "faiss_seconds": round(index_s, 3),
+                "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **facts,
+                "how": "build_seconds = wall seconds (time.perf_counter) of chunking, embedding and FAISS add"}
+        meta["bytes"] = _dir_bytes(tmp)
+        atomic_write_json(tmp / "meta.json", meta)  # the "built" marker: written last
     return VectorIndex(index, vectors, rows, meta, reused=False, path=folder, ef_search=params.ef_search)

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from advisor.retrieval.embed_progress import EmbedProgress
+from advisor.retrieval.embed_progress import progress_sink
 from advisor.retrieval.onnx_export import exported_onnx
 
 __all__ = ["OnnxEmbedder", "machine_cores"]
@@ -108,14 +108,14 @@ class OnnxEmbedder:
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         return vecs / np.maximum(norms, 1e-12)
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64, progress: Any = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         if not texts:
             return out
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_tokens)["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         sess = self._session(self.threads if len(texts) > batch_size else 1)
-        with EmbedProgress(len(texts), enabled=progress) as bar:
+        with progress_sink(progress, len(texts)) as bar:
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
                 feed = self._batch([ids[i] for i in rows])

@@ -173,7 +173,8 @@ class LoraStrategy(Strategy):
         ctx.status(f"training LoRA adapter {key} on {len(train_ex)} examples ({device}, {dtype})")
         r = train_adapter(resolved.path, train_ex, val_ex, self.config, seed=self._seed(ctx), device=device,
                           dtype=dtype, threads=self.config.threads or self.spec.model.threads, out_dir=out_dir,
-                          pad_id=pad, choices=choices, gold=gold, status=ctx.status)
+                          pad_id=pad, choices=choices, gold=gold, status=ctx.status,
+                          progress=lambda done, total, detail: ctx.step("LoRA training", done, total, detail))
         if self.config.merge_export:
             tokenizer.save_pretrained(out_dir / "merged")
         hardware = device

@@ -14,13 +14,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from advisor.artifacts.filelock import file_lock
+from advisor.artifacts.cache import atomic_write_json, build_folder, built
 
 __all__ = ["FORMAT", "adapter_key", "lookup", "building", "write_meta", "META_FILE"]
 
@@ -35,17 +32,12 @@ def adapter_key(model_id: str, data_hash: str, training_config: dict[str, Any], 
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-def _folder(cache_dir: Path, key: str) -> Path:
-    return cache_dir / "lora" / key
-
-
 def lookup(cache_dir: Path, key: str) -> tuple[Path, dict[str, Any]] | None:
     """(adapter folder, its meta) when a complete adapter for `key` exists."""
-    folder = _folder(cache_dir, key)
-    meta_file = folder / META_FILE
-    if not (meta_file.is_file() and (folder / "adapter_config.json").is_file()):
+    folder = built(cache_dir / "lora", key, META_FILE)
+    if folder is None or not (folder / "adapter_config.json").is_file():
         return None
-    return folder, json.loads(meta_file.read_text(encoding="utf-8"))
+    return folder, json.loads((folder / META_FILE).read_text(encoding="utf-8"))
 
 
 @contextlib.contextmanager
@@ -53,25 +45,11 @@ def building(cache_dir: Path, key: str) -> Iterator[tuple[Path, Path, dict[str, 
     """Lock `key`; yields (temporary folder to build in, final folder, meta if another
     process finished it meanwhile). On a clean exit the temporary folder is renamed to the
     final one, which then holds META_FILE; on an error it is removed."""
-    root = cache_dir / "lora"
-    final = _folder(cache_dir, key)
-    with file_lock(root / f".{key}.lock"):
-        done = lookup(cache_dir, key)
-        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}-"))
-        try:
-            yield tmp, final, done[1] if done else None
-            if done is None:
-                if not (tmp / META_FILE).is_file():
-                    raise RuntimeError("adapter build finished without writing its meta file")
-                shutil.rmtree(final, ignore_errors=True)
-                os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with build_folder(cache_dir / "lora", key, META_FILE) as build:
+        done = lookup(cache_dir, key) if build.done else None
+        yield build.tmp, build.folder, done[1] if done else None
 
 
 def write_meta(folder: Path, meta: dict[str, Any]) -> None:
     """Write the meta file atomically (readers never see half of it)."""
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".meta-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, folder / META_FILE)
+    atomic_write_json(folder / META_FILE, meta)

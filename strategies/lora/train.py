@@ -155,8 +155,12 @@ def evaluate(model: Any, examples: list[Example], batch_size: int, pad_id: int, 
 def train_adapter(model_path: Path, train: list[Example], validation: list[Example], config: LoraArmConfig, *,
                   seed: int, device: str, dtype: str, threads: int | None, out_dir: Path, pad_id: int,
                   choices: list[list[Example]] | None = None, gold: list[int] | None = None,
-                  status: Callable[[str], None] = lambda m: None) -> TrainResult:
-    """Train a LoRA adapter on `train`, validate on `validation`, save the best to `out_dir`."""
+                  status: Callable[[str], None] = lambda m: None,
+                  progress: Callable[[int, int, str], None] = lambda done, total, detail: None) -> TrainResult:
+    """Train a LoRA adapter on `train`, validate on `validation`, save the best to `out_dir`.
+
+    `progress(step, steps, detail)` reports the optimiser steps (loss, tokens/s, eta in
+    `detail`); the caller's reporter draws it."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -241,7 +245,7 @@ def train_adapter(model_path: Path, train: list[Example], validation: list[Examp
             if validation and (step % eval_every == 0 or step == steps):
                 stop = validate(step)
             if step % max(1, steps // 20) == 0 or step == steps or stop:
-                status(_progress(step, steps, result, time.perf_counter() - started))
+                progress(step, steps, _progress(step, steps, result, time.perf_counter() - started))
             if stop:
                 result.stopped_early = step < steps
                 break
@@ -279,10 +283,8 @@ def _micro_batches(examples: list[Example], batch_size: int, seed: int):
 
 
 def _progress(step: int, steps: int, r: TrainResult, elapsed: float) -> str:
-    width = 20
-    done = int(width * step / steps)
     eta = (r.train_s / step) * (steps - step) if step else 0.0
     loss = r.train_curve[-1][1] if r.train_curve else float("nan")
     val = f" val {r.val_curve[-1][1]:.4f}" if r.val_curve else ""
-    return (f"LoRA [{'#' * done}{'.' * (width - done)}] step {step}/{steps} loss {loss:.4f}{val} "
+    return (f"loss {loss:.4f}{val} "
             f"{r.tokens / max(1e-9, r.train_s):.0f} tok/s elapsed {elapsed:.0f}s eta {eta:.0f}s")

@@ -163,7 +163,8 @@ class RagStrategy(Strategy):
             ctx.status(f"embedding {len(chunks)} chunks of {len(docs)} documents with {cfg.embedder}")
             t0 = time.perf_counter()
             vectors = embedder.encode([embed_text(c.as_dict(), cfg.embed_headings) for c in chunks],
-                                      cfg.embed_batch_size, progress=True)
+                                      cfg.embed_batch_size,
+                                      progress=lambda done, total, what: ctx.step("embedding", done, total, what))
             embed_s = time.perf_counter() - t0
             facts = {"documents": len(docs), "embed_seconds": round(embed_s, 3), **embed_facts(embedder),
                      "chunks_per_s": round(len(chunks) / embed_s, 1) if embed_s > 0 else None, "problems": found}

@@ -62,7 +62,8 @@ class KnnShotStrategy(PromptingStrategy):
         def make():
             ctx.status(f"embedding {len(train)} training inputs with {cfg.embedder}")
             t0 = time.perf_counter()
-            vectors = embedder.encode([s.input for s in train], cfg.embed_batch_size, progress=True)
+            vectors = embedder.encode([s.input for s in train], cfg.embed_batch_size,
+                                      progress=lambda done, total, what: ctx.step("embedding", done, total, what))
             embed_s = time.perf_counter() - t0
             return ([{"id": s.id} for s in train], vectors,
                     {"embed_seconds": round(embed_s, 3), "chunks_per_s": round(len(train) / embed_s, 1) if embed_s else None,
