@@ -36,6 +36,12 @@ arms:
   - {{name: knn, strategy: knn-shot, config: {{embedder: hash, shots: 2}}}}
   - {{name: rag, strategy: rag, config: {{embedder: hash, top_k: 2, chunk_tokens: 24, chunk_overlap: 4}}}}
   - {{name: tuned, strategy: lora, config: {{max_steps: 6, eval_every: 3, forgetting_probe: false}}}}
+  - {{name: knn-tuned, strategy: knn-lora, config: {{max_steps: 6, eval_every: 3, forgetting_probe: false,
+                                                     embedder: hash, shots: 2}}}}
+  - {{name: rag-tuned, strategy: rag-lora, config: {{max_steps: 4, eval_every: 2, forgetting_probe: false,
+                                                    retrieval: {{embedder: hash, top_k: 2, chunk_tokens: 24,
+                                                                chunk_overlap: 4}}}}}}
+  - {{name: tfidf, strategy: classical, config: {{cv_folds: 3}}}}
 """
 
 
@@ -51,7 +57,8 @@ def contract_run(tiny_llama: Path, tmp_path_factory):
 
 
 def test_every_registered_arm_is_in_the_contract() -> None:
-    assert set(registry.strategies.names()) <= {"prompting", "knn-shot", "rag", "lora"}, \
+    assert set(registry.strategies.names()) <= {"prompting", "knn-shot", "rag", "lora", "knn-lora",
+                                                     "rag-lora", "classical"}, \
         "a new arm was registered: add it to the contract task"
 
 
@@ -75,6 +82,8 @@ def test_one_off_costs_have_the_shape_the_cost_model_reads(contract_run) -> None
             assert isinstance(item["reused"], bool) and item["hardware"]
             kinds.setdefault(arm.name, set()).add(item["kind"])
     assert kinds["tuned"] == {"training"} and "index" in kinds["rag"]
+    assert kinds["rag-tuned"] == {"training", "index"} and kinds["knn-tuned"] == {"training", "index"}
+    assert kinds["tfidf"] == {"training"}
 
 
 def test_recommendation_prices_every_arm(contract_run) -> None:
@@ -105,6 +114,8 @@ def test_every_arm_estimates_without_running(contract_run, tmp_path: Path) -> No
                                                    "per_1k_usd"}
         assert not unknown, f"{arm} estimate has keys outside ESTIMATE_KEYS: {unknown}"
         assert row["requests"] == est["test_items"]
-        assert row.get("prompt_tokens", 0) > 0, arm
+        if row["strategy"] != "classical":  # the classical arm sends no prompts
+            assert row.get("prompt_tokens", 0) > 0, arm
     assert by["two-shot"]["prompt_tokens"] > by["zero"]["prompt_tokens"]
-    assert "training_steps" in by["tuned"]
+    assert "training_steps" in by["tuned"] and "training_steps" in by["rag-tuned"]
+    assert by["rag-tuned"]["train_tokens"] > by["tuned"]["train_tokens"]  # passages in every training prompt

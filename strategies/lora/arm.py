@@ -12,9 +12,9 @@ import random
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from advisor.backends.base import Backend
+from advisor.backends.base import Backend, Message
 from advisor.spec.data import Sample
 from advisor.errors import UserError
 from advisor.artifacts.models import resolve_model
@@ -41,10 +41,12 @@ class LoraStrategy:
             shots=0, mode=config.mode, template=config.template, instructions=config.instructions,
             max_new_tokens=config.max_new_tokens, calibrate=config.calibrate,
             length_normalize=config.length_normalize), spec)
+        self.serving: Any = self.prompting  # what answers test inputs (hybrids serve with retrieval)
         self.mode = self.prompting.mode
         self.train: list[Sample] = []
         self.meta: dict[str, Any] = {}
         self.forgetting: dict[str, Any] | None = None
+        self.serving_info: dict[str, Any] = {}
 
     # -- checks --------------------------------------------------------------------------
     @staticmethod
@@ -92,8 +94,21 @@ class LoraStrategy:
 
     def _key(self, ctx: PrepareContext, model_id: str, train: list[Sample], val: list[Sample]) -> str:
         fields = self.config.model_dump(mode="json")
-        training = {k: fields[k] for k in TRAINING_FIELDS}
+        training = {k: fields[k] for k in TRAINING_FIELDS if k in fields}
+        training.update(self.key_extra())
         return cache.adapter_key(model_id, data_hash(train, val), training, self._seed(ctx), self.prompting.system_prompt())
+
+    def key_extra(self) -> dict[str, Any]:
+        """What a hybrid arm adds to the adapter key (e.g. retrieval settings); none here."""
+        return {}
+
+    def training_messages(self) -> Callable[[Sample], list[Message]]:
+        """The conversation each training example is formatted as (the zero-shot prompt here)."""
+        return lambda s: self.prompting.parts(s).messages()
+
+    def prepare_serving(self, ctx: PrepareContext) -> dict[str, Any]:
+        """Prepare what answers test inputs once the adapter is set (hybrids may have done it before training)."""
+        return self.serving.prepare(ctx)
 
     def _device(self) -> tuple[str, str]:
         import torch
@@ -125,8 +140,8 @@ class LoraStrategy:
         if reused:
             ctx.status(f"LoRA adapter {key} reused from the cache (trained {self.meta['built']} in "
                        f"{self.meta['training']['wall_s']:.1f}s; that one-off cost stays in the record)")
-        self.prompting.adapter = str(folder)
-        info = self.prompting.prepare(ctx)  # calibration (when on) through the adapter
+        self.serving.adapter = str(folder)
+        info = self.serving_info = self.prepare_serving(ctx)  # calibration (when on) through the adapter
         if self.config.forgetting_probe and ctx.backend is not None:
             self.forgetting = self._probe(ctx.backend, folder)
         training = dict(self.meta["training"], reused=reused)
@@ -149,7 +164,7 @@ class LoraStrategy:
         device, dtype = self._device()
         tokenizer = AutoTokenizer.from_pretrained(resolved.path)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        messages = lambda s: self.prompting.parts(s).messages()  # noqa: E731
+        messages = self.training_messages()
         n = self.config.max_length
         train_ex, val_ex = encode(train, messages, tokenizer, n), encode(val, messages, tokenizer, n)
         choices = gold = None
@@ -208,9 +223,9 @@ class LoraStrategy:
 
     # -- predict and finish --------------------------------------------------------------
     def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:
-        if self.prompting.adapter is None:
+        if self.serving.adapter is None:
             raise RuntimeError("predict called before prepare: no adapter")
-        return self.prompting.predict(samples, backend)
+        return self.serving.predict(samples, backend)
 
     def finish(self, samples: list[Sample], rows: list[Any]) -> dict[str, Any]:
         t = self.meta.get("training", {})

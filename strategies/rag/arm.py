@@ -119,6 +119,7 @@ class RagStrategy:
         self.config, self.spec = config, spec
         self.retriever: Retriever | None = None
         self.chunks: dict[str, dict[str, Any]] = {}
+        self.adapter: str | None = None  # a fine-tuned adapter every request carries (set by rag-lora)
 
     @staticmethod
     def check_task(spec: TaskSpec, config: RagConfig) -> None:
@@ -191,7 +192,7 @@ class RagStrategy:
                                backend, max_new)
         sendable = [i for i, (msgs, _, _) in enumerate(packed) if msgs is not None]
         requests = [GenerateRequest(messages=packed[i][0], max_new_tokens=max_new, temperature=gen.temperature,
-                                    stop=tuple(gen.stop)) for i in sendable]
+                                    stop=tuple(gen.stop), adapter=self.adapter) for i in sendable]
         results = dict(zip(sendable, backend.generate(requests) if requests else []))
         preds = []
         for i, (s, r, (msgs, kept, ntok)) in enumerate(zip(samples, found, packed)):
