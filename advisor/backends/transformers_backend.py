@@ -87,7 +87,11 @@ class TransformersBackend:
         cfg_len = getattr(self.model.config, "max_position_embeddings", None) or 2048
         self.context_length = min(model.max_context or cfg_len, cfg_len)
         self.eos_ids = self.chat.eos_ids
-        self._adapters: dict[str, str] = {}
+        self._adapters: dict[str, tuple[str, str]] = {}  # adapter folder -> (peft type, adapter name)
+        self._hosts: dict[str, Any] = {}  # peft type -> the PeftModel holding that type's adapters
+        self._base = self.model  # the plain model (LoRA-type layers switched off for base requests)
+        self._load = lambda: AutoModelForCausalLM.from_pretrained(resolved.path, dtype=getattr(torch, model.dtype)).to(device)
+        self._virtual = 0  # soft-prompt tokens the active adapter puts before every prompt (prompt tuning)
         self._prefixes: OrderedDict[tuple, Any] = OrderedDict()
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
@@ -109,30 +113,47 @@ class TransformersBackend:
 
     # -- adapters ------------------------------------------------------------------------
     def _use_adapter(self, adapter: str | None) -> None:
-        """Switch the shared base model to a LoRA adapter (loaded once) or back to the base.
+        """Switch to a PEFT adapter (loaded once) or back to the base model.
 
-        peft is used directly (the first adapter wraps the model in a PeftModel, later ones
-        are added to it) rather than through transformers' `load_adapter`, which demands a
-        newer peft than the one installed; adapter layers are switched off for the base.
-        The model is put back in eval mode after loading: new LoRA layers start in training
+        peft is used directly (the first adapter of a type wraps a model in a PeftModel,
+        later ones of that type are added to it) rather than through transformers'
+        `load_adapter`, which demands a newer peft than the one installed. peft cannot hold
+        adapters of different types (LoRA/DoRA, IA3, prompt tuning) in one model, so each
+        type gets its own host: the first layer-injecting type wraps the shared base (its
+        layers are switched off for base requests), any other type a fresh copy of the base.
+        Models are put back in eval mode after loading: new adapter layers start in training
         mode, and their dropout would make scores random.
         """
         if adapter is None:
-            if self._adapters:
-                self.model.base_model.disable_adapter_layers()
+            for host in self._hosts.values():
+                if getattr(host.base_model, "model", None) is self._base:
+                    host.base_model.disable_adapter_layers()
+            self.model, self._virtual = self._base, 0
             return
         if adapter not in self._adapters:
-            name = f"a{len(self._adapters)}"
-            if not self._adapters:
-                from peft import PeftModel
+            from peft import PeftConfig, PeftModel
 
-                self.model = PeftModel.from_pretrained(self.model, adapter, adapter_name=name, is_trainable=False)
+            config = PeftConfig.from_pretrained(adapter)
+            kind, name = str(config.peft_type), f"a{len(self._adapters)}"
+            if kind not in self._hosts:
+                shares = not config.is_prompt_learning and not any(
+                    getattr(h.base_model, "model", None) is self._base for h in self._hosts.values())
+                base = self._base if shares else self._load()
+                self._hosts[kind] = PeftModel.from_pretrained(base, adapter, adapter_name=name, is_trainable=False)
             else:
-                self.model.load_adapter(adapter, adapter_name=name, is_trainable=False)
-            self.model.eval()
-            self._adapters[adapter] = name
-        self.model.set_adapter(self._adapters[adapter])
-        self.model.base_model.enable_adapter_layers()
+                self._hosts[kind].load_adapter(adapter, adapter_name=name, is_trainable=False)
+            self._hosts[kind].eval()
+            self._adapters[adapter] = (kind, name)
+        kind, name = self._adapters[adapter]
+        host = self._hosts[kind]
+        host.set_adapter(name)
+        config = host.peft_config[name]
+        if config.is_prompt_learning:
+            self._virtual = config.num_virtual_tokens
+        else:
+            host.base_model.enable_adapter_layers()
+            self._virtual = 0
+        self.model = host
 
     def _groups(self, requests: list[Any], key) -> list[list[int]]:
         """Indices grouped by `key`, sorted by prompt length, cut into batches."""
@@ -149,7 +170,7 @@ class TransformersBackend:
     def _prefix(self, prompts: list[list[int]], adapter: str | None) -> tuple[int, Any]:
         """(length, cache) of the prefix shared by `prompts`; (0, None) when too short."""
         n = common_prefix_length(prompts)
-        if n < MIN_PREFIX:
+        if n < MIN_PREFIX or self._virtual:  # a soft prompt goes before the prefix: no reusable cache
             return 0, None
         key = (adapter, tuple(prompts[0][:n]))
         if key not in self._prefixes:
@@ -239,12 +260,14 @@ class TransformersBackend:
             # (a third of a forward pass for this model size): keep that window of columns.
             lo = min(start for _, _, start, _ in spans) - 1
             hi = max(start + length for _, _, start, length in spans) - 1
+            v = self._virtual  # a soft prompt shifts every position of the output by its length
             with torch.inference_mode():
                 logits = self.model(input_ids=input_ids, attention_mask=attention,
-                                    **({"logits_to_keep": torch.arange(lo, hi, device=self.device)} if self._can_keep else {}),
+                                    **({"logits_to_keep": torch.arange(lo + v, hi + v, device=self.device)}
+                                       if self._can_keep else {}),
                                     **self._rows_cache(cache, len(seqs))).logits
                 if not self._can_keep:
-                    logits = logits[:, lo:hi]
+                    logits = logits[:, lo + v:hi + v]
                 results: dict[int, list[float]] = {i: [0.0] * len(requests[i].choices) for i in idx}
                 for row, (i, c, start, length) in enumerate(spans):
                     logprobs = torch.log_softmax(logits[row, start - 1 - lo:start - 1 - lo + length].float(), dim=-1)

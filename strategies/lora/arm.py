@@ -56,6 +56,9 @@ class LoraStrategy:
             raise UserError("mode 'choice' needs a label set (`labels`) in the task")
         if config.early_stop_metric == "val_accuracy" and not spec.labels:
             raise UserError("early_stop_metric val_accuracy needs a classification task with `labels`")
+        if config.method != "lora" and spec.backend != "transformers":
+            raise UserError(f"method {config.method!r} is served by the transformers backend only "
+                            f"(backend {spec.backend!r} loads LoRA adapters)", hint="use method: lora or backend: transformers")
         if config.qlora:
             if config.merge_export:
                 raise UserError("merge_export with qlora would merge into 4-bit weights; export from a bf16 run instead")
@@ -175,7 +178,8 @@ class LoraStrategy:
         ctx.status(f"training LoRA adapter {key} on {len(train_ex)} examples ({device}, {dtype})")
         r = train_adapter(resolved.path, train_ex, val_ex, self.config, seed=self._seed(ctx), device=device,
                           dtype=dtype, threads=self.config.threads or self.spec.model.threads, out_dir=out_dir,
-                          pad_id=pad, choices=choices, gold=gold, status=ctx.status)
+                          pad_id=pad, choices=choices, gold=gold, status=ctx.status,
+                          init_text=self.prompting.system_prompt())
         if self.config.merge_export:
             tokenizer.save_pretrained(out_dir / "merged")
         hardware = device
@@ -194,7 +198,7 @@ class LoraStrategy:
             "train_s": round(r.train_s, 3), "eval_s": round(r.eval_s, 3), "wall_s": round(r.wall_s, 3),
             "peak_memory_mb": round(r.peak_memory_mb, 1), "peak_memory_how": r.peak_memory_how,
             "hardware": "cuda" if device == "cuda" else "cpu", "hardware_detail": hardware, "dtype": dtype,
-            "threads": r.threads, "qlora": self.config.qlora, "resolved": r.resolved, "notes": r.notes + ([split_note] if split_note else []),
+            "threads": r.threads, "qlora": self.config.qlora, "method": self.config.method, "resolved": r.resolved, "notes": r.notes + ([split_note] if split_note else []),
             "how": ("tokens_per_s = non-padding tokens through forward+backward / train_s (optimizer steps only); "
                     "wall_s = model load + training + validations + save; losses are mean cross-entropy (nats) per "
                     "answer token"),

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from strategies.lora.config import LoraArmConfig, ResolvedTraining, resolve_defaults
 from strategies.lora.data import IGNORE, Example, bucket_batches, collate
+from strategies.lora.methods import peft_config
 
 __all__ = ["TrainResult", "train_adapter", "attention_modules", "load_base", "lr_factor", "plan_steps"]
 
@@ -155,10 +156,10 @@ def evaluate(model: Any, examples: list[Example], batch_size: int, pad_id: int, 
 def train_adapter(model_path: Path, train: list[Example], validation: list[Example], config: LoraArmConfig, *,
                   seed: int, device: str, dtype: str, threads: int | None, out_dir: Path, pad_id: int,
                   choices: list[list[Example]] | None = None, gold: list[int] | None = None,
-                  status: Callable[[str], None] = lambda m: None) -> TrainResult:
+                  status: Callable[[str], None] = lambda m: None, init_text: str = "") -> TrainResult:
     """Train a LoRA adapter on `train`, validate on `validation`, save the best to `out_dir`."""
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
     started = time.perf_counter()
     old_threads = torch.get_num_threads()
@@ -177,10 +178,11 @@ def train_adapter(model_path: Path, train: list[Example], validation: list[Examp
         resolved: ResolvedTraining = resolve_defaults(config, total_before, targets or [])
         if resolved.target_modules == []:
             resolved = resolved.model_copy(update={"target_modules": "all-linear"})
-        result.resolved = resolved.model_dump()
-        lora = LoraConfig(r=resolved.rank, lora_alpha=resolved.alpha, lora_dropout=config.dropout,
-                          target_modules=resolved.target_modules, bias="none", task_type="CAUSAL_LM")
-        model = get_peft_model(model, lora)
+        result.resolved = {**resolved.model_dump(), "method": config.method}
+        model = get_peft_model(model, peft_config(
+            config.method, rank=resolved.rank, alpha=resolved.alpha, dropout=config.dropout,
+            target_modules=resolved.target_modules, virtual_tokens=config.virtual_tokens, init_text=init_text,
+            tokenizer_path=str(model_path)))
         result.trainable_params, result.total_params = model.get_nb_trainable_parameters()
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=resolved.learning_rate, weight_decay=config.weight_decay)
