@@ -42,6 +42,7 @@ arms:
                                                     retrieval: {{embedder: hash, top_k: 2, chunk_tokens: 24,
                                                                 chunk_overlap: 4}}}}}}
   - {{name: tfidf, strategy: classical, config: {{cv_folds: 3}}}}
+  - {{name: full, strategy: full-ft, config: {{max_steps: 4, eval_every: 2, forgetting_probe: false}}}}
 """
 
 
@@ -58,7 +59,7 @@ def contract_run(tiny_llama: Path, tmp_path_factory):
 
 def test_every_registered_arm_is_in_the_contract() -> None:
     assert set(registry.strategies.names()) <= {"prompting", "knn-shot", "rag", "lora", "knn-lora",
-                                                     "rag-lora", "classical"}, \
+                                                     "rag-lora", "classical", "full-ft"}, \
         "a new arm was registered: add it to the contract task"
 
 
@@ -83,7 +84,7 @@ def test_one_off_costs_have_the_shape_the_cost_model_reads(contract_run) -> None
             kinds.setdefault(arm.name, set()).add(item["kind"])
     assert kinds["tuned"] == {"training"} and "index" in kinds["rag"]
     assert kinds["rag-tuned"] == {"training", "index"} and kinds["knn-tuned"] == {"training", "index"}
-    assert kinds["tfidf"] == {"training"}
+    assert kinds["tfidf"] == {"training"} and kinds["full"] == {"training"}
 
 
 def test_recommendation_prices_every_arm(contract_run) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 import time
 from collections import OrderedDict
 from typing import Any
@@ -90,7 +91,8 @@ class TransformersBackend:
         self._adapters: dict[str, tuple[str, str]] = {}  # adapter folder -> (peft type, adapter name)
         self._hosts: dict[str, Any] = {}  # peft type -> the PeftModel holding that type's adapters
         self._base = self.model  # the plain model (LoRA-type layers switched off for base requests)
-        self._load = lambda: AutoModelForCausalLM.from_pretrained(resolved.path, dtype=getattr(torch, model.dtype)).to(device)
+        self._load = lambda path=resolved.path: AutoModelForCausalLM.from_pretrained(
+            path, dtype=getattr(torch, model.dtype)).to(device)
         self._virtual = 0  # soft-prompt tokens the active adapter puts before every prompt (prompt tuning)
         self._prefixes: OrderedDict[tuple, Any] = OrderedDict()
         params = inspect.signature(self.model.forward).parameters
@@ -130,6 +132,10 @@ class TransformersBackend:
                     host.base_model.disable_adapter_layers()
             self.model, self._virtual = self._base, 0
             return
+        if adapter not in self._adapters and not os.path.isfile(os.path.join(adapter, "adapter_config.json")):
+            # a whole fine-tuned model folder (full-ft): its own host, same tokenizer
+            self._hosts[f"full:{adapter}"] = self._load(adapter).eval()
+            self._adapters[adapter] = (f"full:{adapter}", "")
         if adapter not in self._adapters:
             from peft import PeftConfig, PeftModel
 
@@ -146,6 +152,9 @@ class TransformersBackend:
             self._adapters[adapter] = (kind, name)
         kind, name = self._adapters[adapter]
         host = self._hosts[kind]
+        if kind.startswith("full:"):
+            self.model, self._virtual = host, 0
+            return
         host.set_adapter(name)
         config = host.peft_config[name]
         if config.is_prompt_learning:

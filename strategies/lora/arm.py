@@ -109,6 +109,10 @@ class LoraStrategy:
         """The conversation each training example is formatted as (the zero-shot prompt here)."""
         return lambda s: self.prompting.parts(s).messages()
 
+    def train_options(self) -> dict[str, Any]:
+        """Extra trainer options of a variant arm (full-ft trains every weight); none here."""
+        return {}
+
     def prepare_serving(self, ctx: PrepareContext) -> dict[str, Any]:
         """Prepare what answers test inputs once the adapter is set (hybrids may have done it before training)."""
         return self.serving.prepare(ctx)
@@ -179,7 +183,7 @@ class LoraStrategy:
         r = train_adapter(resolved.path, train_ex, val_ex, self.config, seed=self._seed(ctx), device=device,
                           dtype=dtype, threads=self.config.threads or self.spec.model.threads, out_dir=out_dir,
                           pad_id=pad, choices=choices, gold=gold, status=ctx.status,
-                          init_text=self.prompting.system_prompt())
+                          init_text=self.prompting.system_prompt(), **self.train_options())
         if self.config.merge_export:
             tokenizer.save_pretrained(out_dir / "merged")
         hardware = device

@@ -43,7 +43,8 @@ def lookup(cache_dir: Path, key: str) -> tuple[Path, dict[str, Any]] | None:
     """(adapter folder, its meta) when a complete adapter for `key` exists."""
     folder = _folder(cache_dir, key)
     meta_file = folder / META_FILE
-    if not (meta_file.is_file() and (folder / "adapter_config.json").is_file()):
+    weights = (folder / "adapter_config.json").is_file() or (folder / "config.json").is_file()  # adapter or full model
+    if not (meta_file.is_file() and weights):
         return None
     return folder, json.loads(meta_file.read_text(encoding="utf-8"))
 
