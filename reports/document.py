@@ -11,6 +11,7 @@ from typing import Any
 
 from advisor import fmt
 from reports.data import ReportData
+from reports.menu import FINE_TUNING_HEADERS, classical_verdicts, fine_tuning_rows
 from reports.plots import all_plots
 
 __all__ = ["Block", "build_document"]
@@ -154,6 +155,18 @@ def _short(v: Any) -> str:
     return str(v)
 
 
+def _menu(d: ReportData) -> list[Block]:
+    out: list[Block] = []
+    rows = fine_tuning_rows(d)
+    if rows:
+        out += [Block("h2", "Fine-tuning methods"), Block("table", headers=FINE_TUNING_HEADERS[:-1] + [d.primary],
+                                                          rows=rows)]
+    verdicts = classical_verdicts(d)
+    if verdicts:
+        out += [Block("h2", "Does it need an LLM?"), Block("ul", items=verdicts)]
+    return out
+
+
 def _errors(d: ReportData) -> list[Block]:
     items = [f"{a.name}: {e}" for a in d.arms for e in a.errors]
     items += [f"{name}: {why}" for name, why in ((d.rec or {}).get("excluded") or {}).items()]
@@ -161,7 +174,7 @@ def _errors(d: ReportData) -> list[Block]:
 
 
 def build_document(d: ReportData, plots: bool = False) -> list[Block]:
-    blocks = _overview(d) + _recommendation(d) + _arm_table(d) + _pairs(d) + _costs(d) + _details(d) + _errors(d)
+    blocks = _overview(d) + _recommendation(d) + _arm_table(d) + _pairs(d) + _costs(d) + _menu(d) + _details(d) + _errors(d)
     if plots:
         figures = all_plots(d)
         if figures:

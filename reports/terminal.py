@@ -13,6 +13,7 @@ from rich.table import Table
 from advisor import fmt
 from advisor.evaluation.record import RunRecord
 from reports.data import ReportData, gather
+from reports.menu import classical_verdicts
 
 __all__ = ["render_terminal", "arm_table", "recommendation_panel"]
 
@@ -73,6 +74,8 @@ def render_terminal(record: RunRecord, run_dir: Path | None = None, console: Con
     panel = recommendation_panel(d)
     if panel is not None:
         console.print(panel)
+    for line in classical_verdicts(d):
+        console.print(f"[bold]{escape(line)}[/bold]")
     for arm in record.arms:
         for err in arm.errors:
             console.print(f"[red]arm {escape(arm.name)}:[/red] {escape(err)}")

@@ -16,7 +16,7 @@ from advisor.evaluation.record import read_samples
 from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import load_task
 from advisor.evaluation.strategy import ESTIMATE_KEYS
-from reports.documents import render_html
+from reports.documents import render_html, render_markdown
 from tests.conftest import make_task, spam_rows
 
 TASK = """\
@@ -102,6 +102,11 @@ def test_reports_show_curves_and_retrieval(contract_run) -> None:
     _, record, run_dir = contract_run
     html = render_html(record, run_dir)
     assert "LoRA learning curves" in html
+    md = render_markdown(record, run_dir)
+    table = md[md.index("## Fine-tuning methods"):].split("\n\n")[1]
+    assert all(f"| {arm} |" in table for arm in ("tuned", "knn-tuned", "rag-tuned", "full"))
+    assert "| full | full-ft | full |" in table and "| tuned | lora | lora |" in table
+    assert "The classical baseline tfidf" in md[md.index("## Does it need an LLM?"):]
     assert len(re.findall(r"<svg", html)) >= 5
 
 
