@@ -26,8 +26,6 @@ def fine_tuning_rows(d: ReportData) -> list[list[str]]:
         if "trainable_params" not in t:
             continue
         method = t.get("method") or (t.get("resolved") or {}).get("method") or "lora"
-        if (t.get("resolved") or {}).get("method") == "full":
-            method = "full"
         seconds = f"{t['wall_s']:.1f}" + (" (cached)" if t.get("reused") else "") if "wall_s" in t else "—"
         rows.append([a.name, a.strategy, method, f"{t['trainable_params']:,}", fmt.pct(t.get("trainable_share")),
                      seconds, str(t.get("steps", "—")), fmt.pct(a.metrics.get(d.primary))])

@@ -202,7 +202,7 @@ class LoraStrategy:
             "train_s": round(r.train_s, 3), "eval_s": round(r.eval_s, 3), "wall_s": round(r.wall_s, 3),
             "peak_memory_mb": round(r.peak_memory_mb, 1), "peak_memory_how": r.peak_memory_how,
             "hardware": "cuda" if device == "cuda" else "cpu", "hardware_detail": hardware, "dtype": dtype,
-            "threads": r.threads, "qlora": self.config.qlora, "method": self.config.method, "resolved": r.resolved, "notes": r.notes + ([split_note] if split_note else []),
+            "threads": r.threads, "qlora": self.config.qlora, "method": r.resolved.get("method", self.config.method), "resolved": r.resolved, "notes": r.notes + ([split_note] if split_note else []),
             "how": ("tokens_per_s = non-padding tokens through forward+backward / train_s (optimizer steps only); "
                     "wall_s = model load + training + validations + save; losses are mean cross-entropy (nats) per "
                     "answer token"),

@@ -110,4 +110,4 @@ def test_full_ft_trains_every_weight(tmp_path: Path, fresh_artifacts) -> None:
     assert arm.status == "ok", arm.errors
     t = arm.prepare["training"]
     assert t["trainable_params"] == t["total_params"] == arm.prepare["memory_estimate"]["params"] > 130e6
-    assert t["resolved"]["method"] == "full" and (Path(arm.prepare["adapter"]) / "config.json").is_file()
+    assert t["method"] == t["resolved"]["method"] == "full" and (Path(arm.prepare["adapter"]) / "config.json").is_file()
