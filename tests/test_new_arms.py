@@ -178,3 +178,23 @@ def test_memory_estimate_counts_the_real_parameters(tiny_llama: Path) -> None:
     assert est.weights == est.gradients == est.best_copy == 4 * stored and est.adam == 8 * stored
     assert estimate_training_bytes(tiny_llama, "float32", 16, 128).activations > est.activations > 0
     del torch
+
+
+def test_knn_estimates_count_no_shared_prefix(tmp_path: Path, tiny_llama: Path) -> None:
+    """Per-input demonstrations share no prompt prefix, so a prefix-caching backend saves nothing."""
+    from advisor.backends.fake import FakeBackend
+    from strategies.hybrids.knn_lora import KnnLoraStrategy
+    from strategies.prompting.arm import PromptingStrategy
+    from strategies.rag.knn_shot import KnnShotStrategy
+
+    backend = FakeBackend()
+    backend.info.extra["prefix_caching"] = "on"
+    task = _task(tmp_path, tiny_llama, "knn-shot", "{shots: 4, embedder: hash}")
+    ctx = _ctx(task, tmp_path, backend)
+    knn = KnnShotStrategy(task.arm_configs["arm"], task.spec).estimate(ctx, ctx.splits.test)
+    fixed = PromptingStrategy(PromptingStrategy.Config(shots=4), task.spec).estimate(ctx, ctx.splits.test)
+    assert fixed.get("cached_prompt_tokens", 0) > 0 and "cached_prompt_tokens" not in knn
+    assert knn["prompt_tokens"] > 0
+    hybrid = _task(tmp_path, tiny_llama, "knn-lora", "{shots: 4, embedder: hash, max_steps: 3}")
+    est = KnnLoraStrategy(hybrid.arm_configs["arm"], hybrid.spec).estimate(ctx, ctx.splits.test)
+    assert est["training_steps"] == 3 and est["prompt_tokens"] > 0 and "cached_prompt_tokens" not in est

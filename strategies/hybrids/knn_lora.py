@@ -52,9 +52,4 @@ class KnnLoraStrategy(LoraStrategy):
         return {**super().finish(samples, rows), **self.serving.finish(samples, rows)}
 
     def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
-        out = merge_estimates(super().estimate(ctx, test), self.serving.estimate(ctx, test))
-        out.pop("cached_prompt_tokens", None)  # demonstrations differ per input: no shared prefix
-        out["notes"] = [n for n in out["notes"] if "prefix caching" not in n]
-        out["notes"].append(f"prompt tokens counted with {self.config.shots} drawn training examples in place of "
-                            "the retrieved ones (those are chosen per input at run time)")
-        return out
+        return merge_estimates(super().estimate(ctx, test), self.serving.estimate(ctx, test))

@@ -104,6 +104,17 @@ class KnnShotStrategy(PromptingStrategy):
                 p.extra.update(demonstration_ids=[d.id for d in demos], retrieval_ms=round(ms, 3))
         return preds
 
+    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
+        """The prompting estimate with `shots` drawn examples standing in for the retrieved ones;
+        demonstrations differ per input, so no prompt prefix is shared (nothing is cached)."""
+        out = super().estimate(ctx, test)
+        if self.config.shots:
+            out.pop("cached_prompt_tokens", None)
+            out["notes"] = [n for n in out["notes"] if "prefix caching" not in n] + [
+                f"counted with {self.config.shots} drawn training examples in place of the retrieved ones; "
+                "demonstrations differ per input, so no shared prefix is cached"]
+        return out
+
     def finish(self, samples: list[Sample], rows: list[SampleRow]) -> dict[str, Any]:
         latencies = [r.extra["retrieval_ms"] for r in rows if "retrieval_ms" in r.extra]
         return {"retrieval": {"k": self.config.shots, "n_with_gold": 0, **latency_summary(latencies)}}
