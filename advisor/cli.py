@@ -154,7 +154,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from advisor.decision.gate import GateOptions, compare_runs, to_junit, to_markdown
+    from advisor.decision.gate import GateOptions, compare_runs
 
     if not 0 < args.alpha < 0.5:
         raise UserError(f"--alpha must be between 0 and 0.5, got {args.alpha}")
@@ -163,9 +163,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                           fail_on_recommendation_change=not args.allow_recommendation_change,
                           fail_on_missing_arm=not args.allow_missing_arm)
     result = compare_runs(args.baseline, args.new, options)
-    summary = to_markdown(result)
+    summary = registry.gate_writers.get("md")(result)
     if args.junit:
-        _write_atomic(args.junit, to_junit(result))
+        _write_atomic(args.junit, registry.gate_writers.get("junit")(result))
     if args.summary:
         with args.summary.open("a", encoding="utf-8") as fh:  # append: CI summaries collect several steps
             fh.write(summary)
@@ -189,19 +189,19 @@ def _dry_run(task, arms, args, err) -> int:
         est = estimate_run(task, arms, args.limit, args.backend, reporter)
     finally:
         reporter.close()
-    cal = est["calibration"]
-    table = Table(title=f"dry run: {est['task']} · {est['test_items']} test items · backend {est['backend']}",
-                  caption=f"speeds measured here: {cal['prompt_tokens_per_s']:,.0f} prompt tok/s, "
-                          f"{cal['generated_tokens_per_s'] or 0:,.0f} generated tok/s at batch {cal['batch']} "
-                          f"({cal['seconds']:.1f} s calibration); serving {fmt.usd(est['pricing']['serving_hourly_usd'])}/h")
+    cal = est.calibration
+    table = Table(title=f"dry run: {est.task} · {est.test_items} test items · backend {est.backend}",
+                  caption=f"speeds measured here: {cal.prompt_tokens_per_s:,.0f} prompt tok/s, "
+                          f"{cal.generated_tokens_per_s or 0:,.0f} generated tok/s at batch {cal.batch} "
+                          f"({cal.seconds:.1f} s calibration); serving {fmt.usd(est.pricing.serving_hourly_usd)}/h")
     for col in ("arm", "requests", "prompt tok", "max gen tok", "train steps", "est. wall", "est. $ (run)",
                 "est. $/1k q", "notes"):
         table.add_column(col, justify="left" if col in ("arm", "notes") else "right")
-    for row in est["arms"]:
-        table.add_row(row["arm"], str(row.get("requests", "—")), f"{row.get('prompt_tokens', 0):,}",
-                      f"{row.get('completion_tokens', 0):,}", str(row.get("training_steps") or "—"),
-                      f"{row['wall_s']:,.0f} s", fmt.usd(row["run_usd"]), fmt.usd(row.get("per_1k_usd")),
-                      "; ".join(row.get("notes") or []))
+    for row in est.arms:
+        e = row.estimate
+        table.add_row(row.arm, "—" if e.requests is None else str(e.requests), f"{e.prompt_tokens:,}",
+                      f"{e.completion_tokens:,}", str(e.training_steps or "—"), f"{row.wall_s:,.0f} s",
+                      fmt.usd(row.run_usd), fmt.usd(row.per_1k_usd), "; ".join(row.notes))
     _console().print(table)
     return 0
 

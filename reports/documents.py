@@ -96,4 +96,4 @@ def render_markdown(record: RunRecord, run_dir: Path | None = None, console=None
 
 
 def render_html(record: RunRecord, run_dir: Path | None = None, console=None) -> str:
-    return to_html(build_document(gather(record, run_dir), plots=True), f"advisor report: {record.task.get('name')}")
+    return to_html(build_document(gather(record, run_dir), plots=True), f"advisor report: {record.task.name}")

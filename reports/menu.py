@@ -22,21 +22,23 @@ def fine_tuning_rows(d: ReportData) -> list[list[str]]:
     """One row per arm that trained weights (adapter or full), when there are two or more."""
     rows = []
     for a in d.arms:
-        t = a.prepare.get("training") or {}
-        if "trainable_params" not in t:
+        t = a.prepare.training
+        if t is None or not t.trainable_params:
             continue
-        method = t.get("method") or (t.get("resolved") or {}).get("method") or "lora"
-        seconds = f"{t['wall_s']:.1f}" + (" (cached)" if t.get("reused") else "") if "wall_s" in t else "—"
-        rows.append([a.name, a.strategy, method, f"{t['trainable_params']:,}", fmt.pct(t.get("trainable_share")),
-                     seconds, str(t.get("steps", "—")), fmt.pct(a.metrics.get(d.primary))])
+        method = t.method or (t.resolved.method if t.resolved else None) or "lora"
+        seconds = f"{t.wall_s:.1f}" + (" (cached)" if t.reused else "")
+        rows.append([a.name, a.strategy, method, f"{t.trainable_params:,}", fmt.pct(t.trainable_share),
+                     seconds, str(t.steps), fmt.pct(a.metrics.get(d.primary))])
     return rows if len(rows) >= 2 else []
 
 
 def classical_verdicts(d: ReportData) -> list[str]:
     """Plain sentences: does each classical arm match (not significantly worse than) each LLM arm?"""
-    rec = d.rec or {}
-    pairs = [p for p in rec.get("pairs") or [] if p["metric"] == d.primary]
-    alpha = ((rec.get("assumptions") or {}).get("decision") or {}).get("alpha", 0.05)
+    rec = d.rec
+    if rec is None:
+        return []
+    pairs = [p for p in rec.pairs if p.metric == d.primary]
+    alpha = rec.assumptions.decision.alpha
     kinds = {a.name: a.strategy for a in d.arms if a.status == "ok"}
     lines = []
     for base in (n for n, s in kinds.items() if s == "classical"):
@@ -45,8 +47,9 @@ def classical_verdicts(d: ReportData) -> list[str]:
             p = _pair(pairs, base, other)
             if p is None:
                 continue
-            delta, label = p["delta"], f"{other} ({fmt.points(p['delta'])}, p = {fmt.p_value(p['p_value'])})"
-            (worse if p["significant"] and delta < 0 else better if p["significant"] else matched).append(label)
+            delta, significant, p_value = p
+            label = f"{other} ({fmt.points(delta)}, p = {fmt.p_value(p_value)})"
+            (worse if significant and delta < 0 else better if significant else matched).append(label)
         if not (worse or matched or better):
             continue
         if not worse:
@@ -61,11 +64,11 @@ def classical_verdicts(d: ReportData) -> list[str]:
     return lines
 
 
-def _pair(pairs: list[dict[str, Any]], base: str, other: str) -> dict[str, Any] | None:
-    """The paired test of `base` against `other`, with delta = base - other."""
+def _pair(pairs: list[Any], base: str, other: str) -> tuple[float, bool, float] | None:
+    """(delta = base - other, significant, p) from the paired test of the two arms."""
     for p in pairs:
-        if p["b"] == base and p["a"] == other:
-            return p
-        if p["a"] == base and p["b"] == other:
-            return {**p, "delta": -p["delta"]}
+        if p.b == base and p.a == other:
+            return p.delta, p.significant, p.p_value
+        if p.a == base and p.b == other:
+            return -p.delta, p.significant, p.p_value
     return None

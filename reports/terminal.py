@@ -12,16 +12,18 @@ from rich.table import Table
 
 from advisor import fmt
 from advisor.evaluation.record import RunRecord
+from reports.arm_sections import Table as Facts, arm_retrieval_text, risk_summary, risk_table, training_text
 from reports.data import ReportData, gather
 from reports.menu import classical_verdicts
 
-__all__ = ["render_terminal", "arm_table", "recommendation_panel"]
+__all__ = ["render_terminal", "arm_table", "recommendation_panel", "arm_facts"]
 
 
 def arm_table(d: ReportData) -> Table:
     """One row per arm; other metrics and throughput are in the Markdown/HTML reports."""
-    record, m, rec = d.record, d.primary, d.rec or {}
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{record.task['name']} · {record.splits.get('test_used', '?')} test samples · run {record.run_id}",
+    record, m = d.record, d.primary
+    winner = d.rec.winner if d.rec else None
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{record.task.name} · {record.splits.test_used} test samples · run {record.run_id}",
                   caption="% [95% CI]; latency: wall ms per request incl. batch wait; $: measured busy time "
                           "at the pricing block's rates ($/1k: per 1,000 queries); ★ recommended")
     table.add_column("arm", style="bold", no_wrap=True)
@@ -32,38 +34,63 @@ def arm_table(d: ReportData) -> Table:
         colour = {"ok": "green", "failed": "red", "cancelled": "yellow"}[arm.status]
         ci = d.ci(arm.name, m)
         value = fmt.pct(arm.metrics.get(m)).rstrip("%") + (f" {fmt.interval(*ci)}" if ci else "")
-        cost = d.cost(arm.name) or {}
-        name = ("★ " if arm.name == rec.get("winner") else "") + escape(arm.name)
+        cost = d.cost(arm.name)
+        name = ("★ " if arm.name == winner else "") + escape(arm.name)
         if arm.status != "ok":
             name += f" [{colour}]({arm.status})[/{colour}]"
         lat = arm.latency
-        if arm.status == "ok" and arm.n != record.splits.get("test_used"):
+        if arm.status == "ok" and arm.n != record.splits.test_used:
             value += f" (n={arm.n})"
-        table.add_row(name, value, f"{lat['p95_ms']:.0f}" if "p95_ms" in lat else "—", fmt.usd(cost.get("per_1k_usd")),
-                      fmt.usd(cost.get("one_off_usd")) if cost.get("one_offs") else "—",
-                      fmt.usd((rec.get("monthly_usd") or {}).get(arm.name)))
+        table.add_row(name, value, f"{lat.p95_ms:.0f}" if lat.p95_ms is not None else "—",
+                      fmt.usd(cost.per_1k_usd if cost else None),
+                      fmt.usd(cost.one_off_usd) if cost and cost.one_offs else "—", fmt.usd(d.monthly(arm.name)))
     return table
 
 
 def recommendation_panel(d: ReportData) -> Panel | None:
     rec = d.rec
-    if not rec:
-        return None
-    if "error" in rec:
-        return Panel(f"[red]decision failed:[/red] {escape(rec['error'])}", title="recommendation")
-    head = (f"[bold green]Adopt {escape(rec['winner'])}[/bold green]" if rec.get("winner")
+    if rec is None:
+        error = d.record.decision_error
+        return Panel(f"[red]decision failed:[/red] {escape(error)}", title="recommendation") if error else None
+    head = (f"[bold green]Adopt {escape(rec.winner)}[/bold green]" if rec.winner
             else "[bold red]No arm meets the constraints[/bold red]")
-    if rec.get("runner_up"):
-        head += f"  (runner-up: {escape(rec['runner_up'])})"
-    lines = [head, ""] + [f"• {escape(line)}" for line in rec.get("rationale") or []]
-    sens = rec.get("sensitivity") or []
-    if len(sens) > 1:
+    if rec.runner_up:
+        head += f"  (runner-up: {escape(rec.runner_up)})"
+    lines = [head, ""] + [f"• {escape(line)}" for line in rec.rationale]
+    if len(rec.sensitivity) > 1:
         lines.append("• by volume: " + ", ".join(
-            f"{s['winner'] or 'no arm'} wins from {fmt.volume(s['from'])}" for s in sens) + " queries/month")
-    used = rec.get("assumptions", {}).get("defaults_used") or []
-    if used:
-        lines.append(f"[dim]defaults used: {', '.join(used)}[/dim]")
-    return Panel("\n".join(lines), title="recommendation", border_style="green" if rec.get("winner") else "red")
+            f"{s.winner or 'no arm'} wins from {fmt.volume(s.from_)}" for s in rec.sensitivity) + " queries/month")
+    if rec.assumptions.defaults_used:
+        lines.append(f"[dim]defaults used: {', '.join(rec.assumptions.defaults_used)}[/dim]")
+    return Panel("\n".join(lines), title="recommendation", border_style="green" if rec.winner else "red")
+
+
+def _markup(text: str) -> str:
+    """**bold** (the shared sections' only markup) as rich markup, the rest escaped."""
+    parts = escape(text).split("**")
+    return "".join(f"[bold]{p}[/bold]" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _facts_table(facts: Facts) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for h in facts.headers:
+        table.add_column(h, overflow="fold")
+    for row in facts.rows:
+        table.add_row(*(_markup(c) for c in row))
+    return table
+
+
+def arm_facts(d: ReportData, console: Console) -> None:
+    """Training, retrieval and risks per arm, in sentences (the tables of numbers are in the HTML report)."""
+    for name, t in d.training().items():
+        console.print(f"[bold]LoRA training ({escape(name)}):[/bold] " + " ".join(escape(x) for x in training_text(t)))
+    for a in d.arms:
+        text = arm_retrieval_text(a)
+        if text is not None:
+            console.print(f"[bold]Retrieval ({escape(a.name)}):[/bold] " + escape(text).replace("`", ""))
+    for name, risks in d.risks().items():
+        console.print(f"[bold]Risks ({escape(name)}):[/bold] {escape(risk_summary(risks))}")
+        console.print(_facts_table(risk_table(risks)))
 
 
 def render_terminal(record: RunRecord, run_dir: Path | None = None, console: Console | None = None) -> None:
@@ -74,10 +101,11 @@ def render_terminal(record: RunRecord, run_dir: Path | None = None, console: Con
     panel = recommendation_panel(d)
     if panel is not None:
         console.print(panel)
+    arm_facts(d, console)
     for line in classical_verdicts(d):
         console.print(f"[bold]{escape(line)}[/bold]")
     for arm in record.arms:
         for err in arm.errors:
             console.print(f"[red]arm {escape(arm.name)}:[/red] {escape(err)}")
     console.print(f"run status: [bold]{record.status}[/bold] · wall {record.wall_s or 0:.1f} s · "
-                  f"backend {record.backend.get('name')} ({record.backend.get('model')}, {record.backend.get('device')})")
+                  f"backend {record.backend.name} ({record.backend.model}, {record.backend.device})")

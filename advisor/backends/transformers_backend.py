@@ -21,14 +21,14 @@ import inspect
 import os
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 from advisor.backends.base import (
-    BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
+    Backend, BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
 )
 from advisor.backends.chat_tokens import ChatTokenizer
 from advisor.artifacts.models import resolve_model
-from advisor.spec.model import GenerationSpec, ModelSpec
+from advisor.spec.model import TaskSpec
 
 __all__ = ["TransformersBackend", "common_prefix_length"]
 
@@ -62,12 +62,14 @@ class _FirstTokenClock:
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
-class TransformersBackend:
+class TransformersBackend(Backend):
     """Runs a causal LM in this process with transformers."""
 
     name = "transformers"
 
-    def __init__(self, model: ModelSpec, generation: GenerationSpec | None = None, status=None) -> None:
+    def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
+        super().__init__(spec, status=status)
+        model, generation = spec.model, spec.generation
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -78,7 +80,7 @@ class TransformersBackend:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
-        self.batch_size = (generation or GenerationSpec()).batch_size
+        self.batch_size = generation.batch_size
         self.chat = ChatTokenizer(resolved.path)  # template, end-of-turn ids, memo: shared with vllm and LoRA
         self.tokenizer = self.chat.tokenizer
         if self.tokenizer.pad_token_id is None:

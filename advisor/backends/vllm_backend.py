@@ -23,17 +23,17 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from advisor.backends.base import (
-    BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
+    Backend, BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message, ServingStats,
 )
 from advisor.backends.chat_tokens import ChatTokenizer
 from advisor.backends.http import HttpClient, HttpError
 from advisor.backends.vllm_server import VllmServer, default_python, log_tail
 from advisor.errors import UserError
 from advisor.artifacts.models import resolve_model
-from advisor.spec.model import GenerationSpec, ModelSpec, TaskSpec
+from advisor.spec.model import ModelSpec, TaskSpec
 from advisor.spec.serving import ServingSpec
 
 __all__ = ["VllmBackend", "lora_rank_for", "tpot"]
@@ -65,16 +65,14 @@ def _device(model: ModelSpec) -> str:
     return "cuda" if shutil.which("nvidia-smi") else "cpu"
 
 
-class VllmBackend:
+class VllmBackend(Backend):
     """Talks to one vLLM server for the task's base model."""
 
     name = "vllm"
-    takes_spec = True  # the runner passes the task spec (serving block, arms)
-
-    def __init__(self, model: ModelSpec, generation: GenerationSpec | None = None, status=None,
-                 spec: TaskSpec | None = None) -> None:
-        self.status = status or (lambda msg: None)
-        self.serving = serving = spec.serving if spec is not None else ServingSpec()
+    def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
+        super().__init__(spec, status=status)
+        model = spec.model
+        self.serving = serving = spec.serving
         resolved = resolve_model(model.name, model.dtype, status=status)
         self.tok = ChatTokenizer(resolved.path)
         self.served = serving.served_model or model.name
@@ -276,13 +274,13 @@ class VllmBackend:
         if self.server is not None:
             self.server.copy_log(self.run_dir / "vllm-server.log")
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ServingStats:
         """What the record keeps about serving: HTTP counts, retries and server starts."""
         c = self.client.counters
-        out: dict[str, Any] = {"http_requests": c.requests, "http_retries": c.retries, "http_failed": c.failed,
-                               "concurrency": self.serving.concurrency}
+        out = ServingStats(http_requests=c.requests, http_retries=c.retries, http_failed=c.failed,
+                           concurrency=self.serving.concurrency)
         if self.server is not None:
-            out.update(server_starts=self.server.starts, startup_s=self.server.startup_s, server_log="vllm-server.log")
+            out.server_starts, out.startup_s, out.server_log = self.server.starts, self.server.startup_s, "vllm-server.log"
         return out
 
     def close(self) -> None:

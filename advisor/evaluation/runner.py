@@ -12,10 +12,9 @@ import hashlib
 import time
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from advisor import registry
 from advisor.backends.base import Backend
@@ -24,10 +23,13 @@ from advisor.environment import capture_environment
 from advisor.errors import UserError
 from advisor.artifacts.models import cache_root
 from advisor.progress import NullReporter, Reporter
-from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, append_samples, read_record, read_samples, write_record
+from advisor.evaluation.record import (
+    ArmResult, BackendRecord, RunRecord, SampleRow, SplitsInfo, TaskInfo, append_samples, read_record, read_samples,
+    write_record,
+)
 from advisor.evaluation.scoring import score
 from advisor.spec.load import LoadedTask
-from advisor.evaluation.strategy import PrepareContext, Prediction
+from advisor.evaluation.strategy import PrepareContext, Prediction, Strategy
 from advisor.evaluation.summary import summarize_rows
 
 __all__ = ["RunOptions", "run_task", "make_backend"]
@@ -49,8 +51,10 @@ def _now() -> str:
 
 def make_backend(name: str, task: LoadedTask, reporter: Reporter) -> Backend:
     cls = registry.backends.get(name)
-    extra = {"spec": task.spec} if getattr(cls, "takes_spec", False) else {}  # HTTP backends read `serving`
-    return cls(task.spec.model, task.spec.generation, status=reporter.status, **extra)
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise UserError(f"backend {name!r} is registered as {cls!r}, which is not a subclass of "
+                        "advisor.backends.base.Backend")
+    return cls(task.spec, status=reporter.status)
 
 
 def _rows(arm: str, samples: list[Sample], preds: list[Prediction], task: LoadedTask, busy_s: float) -> list[SampleRow]:
@@ -81,10 +85,11 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
     reporter.arm_start(arm.name, len(test))
     reporter.advance(arm.name, len(test) - len(todo))
     try:
-        strategy = registry.strategies.get(arm.strategy)(config, spec)
+        strategy: Strategy = registry.strategies.get(arm.strategy)(config, spec)
         prep_start = time.perf_counter()
-        result.prepare = dict(strategy.prepare(ctx) or {})
-        result.prepare.setdefault("seconds", round(time.perf_counter() - prep_start, 3))
+        result.prepare = strategy.prepare(ctx)
+        if result.prepare.seconds is None:
+            result.prepare.seconds = round(time.perf_counter() - prep_start, 3)
         chunk = spec.generation.batch_size * 4  # a few backend batches per progress step and per write
         for start in range(0, len(todo), chunk):
             part = todo[start:start + chunk]
@@ -97,13 +102,11 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
             append_samples(run_dir, new_rows)
             rows += new_rows
             reporter.advance(arm.name, len(part))
-            failure = getattr(backend, "take_failure", lambda: None)()  # e.g. the vLLM server died
+            failure = backend.take_failure()  # e.g. the vLLM server died
             if failure:
                 raise RuntimeError(failure)
-        finish = getattr(strategy, "finish", None)
-        if finish is not None:
-            order = {s.id: i for i, s in enumerate(test)}
-            result.details = dict(finish(test, sorted(rows, key=lambda r: order.get(r.id, len(order)))) or {})
+        order = {s.id: i for i, s in enumerate(test)}
+        result.details = strategy.finish(test, sorted(rows, key=lambda r: order.get(r.id, len(order))))
     except KeyboardInterrupt:  # the caller sees status "cancelled" and stops the run
         result.status = "cancelled"
         result.errors.append("interrupted (Ctrl-C); finished samples kept")
@@ -118,31 +121,33 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
     finally:
         order = {s.id: i for i, s in enumerate(test)}
         rows.sort(key=lambda r: order.get(r.id, len(order)))
-        for key, value in summarize_rows(rows, spec).items():
-            setattr(result, key, value)
+        summary = summarize_rows(rows, spec)
+        for key in type(summary).model_fields:
+            setattr(result, key, getattr(summary, key))
         result.wall_s = round(time.perf_counter() - started, 3)
         reporter.arm_end(arm.name, result.status)
     return result
 
 
-def _task_info(task: LoadedTask) -> dict[str, Any]:
+def _task_info(task: LoadedTask) -> TaskInfo:
     digest = hashlib.sha256(task.path.read_bytes()).hexdigest()
-    return {"name": task.spec.name, "type": task.spec.type, "path": str(task.path), "sha256": digest}
+    return TaskInfo(name=task.spec.name, type=task.spec.type, path=str(task.path), sha256=digest)
 
 
-def _decide(record: RunRecord, run_dir: Path, spec, reporter: Reporter) -> dict[str, Any] | None:
+def _decide(record: RunRecord, run_dir: Path, spec, reporter: Reporter) -> None:
     """The recommendation over the finished arms; a failure here never loses the measurements."""
     from advisor.decision.engine import defaults_used, recommend
 
+    record.recommendation = record.decision_error = None
     if not any(a.status == "ok" for a in record.arms):
-        return None
+        return
     reporter.status("deciding: intervals, paired tests, costs, break-even volumes")
     try:
-        return recommend(record, read_samples(run_dir), defaults_used(spec.pricing, spec.decision))
+        record.recommendation = recommend(record, read_samples(run_dir), defaults_used(spec.pricing, spec.decision))
     except Exception as exc:  # recorded, and `advisor report` can re-decide after a fix
         with (run_dir / "errors.log").open("a") as fh:
             fh.write(f"--- decision ---\n{traceback.format_exc()}\n")
-        return {"error": f"{type(exc).__name__}: {exc}"}
+        record.decision_error = f"{type(exc).__name__}: {exc}"
 
 
 def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Reporter | None = None) -> tuple[RunRecord, Path]:
@@ -163,7 +168,7 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
     previous: RunRecord | None = None
     if options.resume:
         previous, _ = read_record(options.resume)
-        if previous.task.get("sha256") != _task_info(task)["sha256"]:
+        if previous.task.sha256 != _task_info(task).sha256:
             raise UserError(f"{options.resume}: was run from a different version of {task.path.name}; start a new run")
     backend_name = options.backend or spec.backend
     if backend_name not in registry.backends:
@@ -181,14 +186,13 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
     try:  # from here on the backend (maybe a server process) is closed whatever happens
         record = RunRecord(
             run_id=run_id, created=previous.created if previous else _now(), status="running", task=_task_info(task),
-            spec=spec.model_dump(mode="json"),
-            splits={**splits.sizes(), "test_used": len(test), "limit": options.limit, "test_ids": [s.id for s in test]},
-            backend={"name": backend_name, **backend.info.__dict__, "context_length": backend.context_length},
+            spec=spec,
+            splits=SplitsInfo(**splits.sizes(), test_used=len(test), limit=options.limit, test_ids=[s.id for s in test]),
+            backend=BackendRecord(**asdict(backend.info), context_length=backend.context_length),
             environment=capture_environment(task.path.parent),
         )
         write_record(run_dir, record)
-        if hasattr(backend, "bind_run_dir"):  # a server backend keeps its log beside the record
-            backend.bind_run_dir(run_dir)
+        backend.bind_run_dir(run_dir)  # a server backend keeps its log beside the record
     except BaseException:
         reporter.close()
         backend.close()
@@ -212,15 +216,14 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
                 raise KeyboardInterrupt
         statuses = {a.status for a in record.arms}
         record.status = "ok" if statuses <= {"ok"} else ("failed" if statuses == {"failed"} else "partial")
-        record.recommendation = _decide(record, run_dir, spec, reporter)
+        _decide(record, run_dir, spec, reporter)
     except KeyboardInterrupt:
         record.status = "cancelled"
         raise
     finally:
         reporter.close()
         backend.close()
-        if hasattr(backend, "stats"):
-            record.backend["serving"] = backend.stats()
+        record.backend.serving = backend.stats()
         record.finished = _now()
         record.wall_s = round(time.perf_counter() - started, 3)
         write_record(run_dir, record)

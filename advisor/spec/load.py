@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from advisor import registry
-from advisor.errors import SpecError, UserError
+from advisor.errors import SpecError, TaskProblem, UserError
 from advisor.spec.model import TaskSpec
 from advisor.spec.yamlsrc import LineMap, load_yaml
 
@@ -120,12 +120,6 @@ def load_task(path: str | Path) -> LoadedTask:
             raise SpecError(path, lines.line_of(("data", key)), f"data.{key}", f"data file not found: {file}")
     if spec.corpus is not None and not spec.corpus.path.exists():
         raise SpecError(path, lines.line_of(("corpus", "path")), "corpus.path", f"corpus not found: {spec.corpus.path}")
-    if spec.corpus is not None:
-        from advisor.retrieval.corpus import TEXT_SUFFIXES, has_documents
-
-        if not has_documents(spec.corpus.path):
-            raise SpecError(path, lines.line_of(("corpus", "path")), "corpus.path",
-                            f"the corpus is empty: no non-empty {' '.join(TEXT_SUFFIXES)} file in {spec.corpus.path}")
     if spec.primary_metric not in registry.metrics:
         raise SpecError(path, lines.line_of(("metric",)), "metric",
                         f"unknown metric {spec.primary_metric!r}; expected one of: {', '.join(registry.metrics.names())}")
@@ -133,21 +127,27 @@ def load_task(path: str | Path) -> LoadedTask:
         raise SpecError(path, lines.line_of(("backend",)), "backend",
                         f"unknown backend {spec.backend!r}; expected one of: {', '.join(registry.backends.names())}")
 
+    from advisor.evaluation.strategy import Strategy  # here: the evaluation package imports the spec package
+
     configs: dict[str, BaseModel] = {}
     for i, arm in enumerate(spec.arms):
         if arm.strategy not in registry.strategies:
             raise SpecError(path, lines.line_of(("arms", i, "strategy")), f"arms[{i}].strategy",
                             f"unknown strategy {arm.strategy!r}; expected one of: {', '.join(registry.strategies.names())}")
-        config_cls = registry.strategies.get(arm.strategy).Config
+        strategy_cls = registry.strategies.get(arm.strategy)
+        if not (isinstance(strategy_cls, type) and issubclass(strategy_cls, Strategy)):
+            raise SpecError(path, lines.line_of(("arms", i, "strategy")), f"arms[{i}].strategy",
+                            f"strategy {arm.strategy!r} is registered as {strategy_cls!r}, which is not a subclass "
+                            "of advisor.evaluation.strategy.Strategy")
+        config_cls = strategy_cls.Config
         try:
             configs[arm.name] = config_cls.model_validate(arm.config)
         except ValidationError as exc:
             allowed = {("arms", i, "config"): sorted(config_cls.model_fields)}
             raise format_validation_error(path, lines, exc, prefix=("arms", i, "config"), allowed=allowed) from None
-        check = getattr(registry.strategies.get(arm.strategy), "check_task", None)
-        if check is not None:
-            try:
-                check(spec, configs[arm.name])
-            except UserError as exc:
-                raise SpecError(path, lines.line_of(("arms", i, "config")), f"arms[{i}].config", exc.message) from None
+        try:  # the arm's own checks (e.g. rag: the corpus holds documents)
+            strategy_cls.check_task(spec, configs[arm.name])
+        except UserError as exc:
+            loc = exc.loc if isinstance(exc, TaskProblem) else ("arms", i, "config")
+            raise SpecError(path, lines.line_of(loc), _field_name(loc), exc.message) from None
     return LoadedTask(spec=spec, path=path.resolve(), arm_configs=configs, lines=lines)

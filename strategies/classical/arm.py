@@ -19,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from advisor.backends.base import Backend
 from advisor.errors import UserError
-from advisor.evaluation.strategy import OneOffCost, PrepareContext, Prediction
+from advisor.evaluation.record import SampleExtra
+from advisor.evaluation.sections import ClassicalFacts, OneOffCost, PrepareFacts
+from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction, Strategy
 from advisor.spec.data import Sample
 from advisor.spec.model import TaskSpec
 
@@ -65,17 +67,18 @@ class ClassicalConfig(BaseModel):
         return v
 
 
-class ClassicalStrategy:
+class ClassicalStrategy(Strategy):
     """TF-IDF + logistic regression for classification tasks; registered as `classical`."""
 
     Config = ClassicalConfig
+    config: ClassicalConfig
 
     def __init__(self, config: ClassicalConfig, spec: TaskSpec) -> None:
-        self.config, self.spec = config, spec
+        super().__init__(config, spec)
         self.pipeline: Any = None
 
-    @staticmethod
-    def check_task(spec: TaskSpec, config: ClassicalConfig) -> None:
+    @classmethod
+    def check_task(cls, spec: TaskSpec, config: ClassicalConfig) -> None:
         if spec.type != "classification" or not spec.labels:
             raise UserError(f"the classical arm classifies: it needs `type: classification` and `labels` "
                             f"(this task is {spec.type!r})")
@@ -98,7 +101,7 @@ class ClassicalStrategy:
         return Pipeline([("features", FeatureUnion(parts)),
                          ("clf", LogisticRegression(max_iter=cfg.max_iter, class_weight=cfg.class_weight))])
 
-    def prepare(self, ctx: PrepareContext) -> dict[str, Any]:
+    def prepare(self, ctx: PrepareContext) -> PrepareFacts:
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
         self.check_task(self.spec, self.config)
@@ -124,15 +127,14 @@ class ClassicalStrategy:
         built = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         cost = OneOffCost(kind="training", what="TF-IDF + logistic regression (C chosen by cross-validation)",
                           seconds=round(seconds, 4), hardware="cpu", reused=False, built=built)
-        return {"one_off": [cost.as_dict()],
-                "training": {"examples": len(data), "folds": folds, "scoring": scoring,
-                             "best_C": float(search.best_params_["clf__C"]),
-                             "cv": [{"C": float(c), "mean": round(float(m), 4), "std": round(float(s), 4)}
-                                    for c, m, s in zip(cv["param_clf__C"], cv["mean_test_score"], cv["std_test_score"])],
-                             "features": features, "model_bytes": len(pickle.dumps(self.pipeline)),
-                             "wall_s": round(seconds, 4), "hardware": "cpu",
-                             "how": "wall seconds (time.perf_counter) of the grid search over C with k-fold CV on "
-                                    "train + validation plus the refit on all of it; one CPU thread"}}
+        facts = ClassicalFacts(
+            examples=len(data), folds=folds, scoring=scoring, best_c=float(search.best_params_["clf__C"]),
+            cv=[{"C": float(c), "mean": round(float(m), 4), "std": round(float(s), 4)}
+                for c, m, s in zip(cv["param_clf__C"], cv["mean_test_score"], cv["std_test_score"])],
+            features=features, model_bytes=len(pickle.dumps(self.pipeline)), wall_s=round(seconds, 4),
+            how="wall seconds (time.perf_counter) of the grid search over C with k-fold CV on train + validation "
+                "plus the refit on all of it; one CPU thread")
+        return PrepareFacts(one_off=[cost], classical=facts)
 
     def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:
         if self.pipeline is None:
@@ -144,16 +146,12 @@ class ClassicalStrategy:
             proba = self.pipeline.predict_proba([s.input])[0]
             elapsed = time.perf_counter() - t0
             best = classes[int(proba.argmax())]
-            preds.append(Prediction(s.id, best, best, 0, 0, elapsed,
-                                    extra={"probabilities": {c: round(float(p), 4) for c, p in zip(classes, proba)}}))
+            preds.append(Prediction(s.id, best, best, 0, 0, elapsed, extra=SampleExtra(
+                probabilities={c: round(float(p), 4) for c, p in zip(classes, proba)})))
         return preds
 
-    def finish(self, samples: list[Sample], rows: list[Any]) -> dict[str, Any]:
-        return {"classical": {"kind": "no LLM: TF-IDF + logistic regression",
-                              "latency_how": "per query wall time of predict_proba on one input (time.perf_counter)"}}
-
-    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
+    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> Estimate:
         n = len(ctx.splits.train) + len(ctx.splits.validation)
-        return {"requests": len(test), "notes": [
+        return Estimate(requests=len(test), notes=[
             f"no LLM: fits TF-IDF + logistic regression on {n} examples ({len(self.config.cs)} C values x "
-            f"{self.config.cv_folds} folds), typically seconds; predictions take about a millisecond each"]}
+            f"{self.config.cv_folds} folds), typically seconds; predictions take about a millisecond each"])

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 
 from advisor.artifacts.models import resolve_model
 from advisor.errors import UserError
+from advisor.evaluation.sections import MemoryFacts, PrepareFacts
 from advisor.spec.model import TaskSpec
 from strategies.fullft.memory import GIB, available_bytes, estimate_training_bytes
 from strategies.lora.arm import LoraStrategy
@@ -45,8 +46,8 @@ class FullFtStrategy(LoraStrategy):
 
     Config = FullFtConfig
 
-    @staticmethod
-    def check_task(spec: TaskSpec, config: FullFtConfig) -> None:
+    @classmethod
+    def check_task(cls, spec: TaskSpec, config: FullFtConfig) -> None:
         LoraStrategy.check_task(spec, config)
         if spec.backend != "transformers":
             raise UserError(f"full-ft serves a whole fine-tuned model, which only the transformers backend loads "
@@ -77,10 +78,9 @@ class FullFtStrategy(LoraStrategy):
     def key_extra(self) -> dict[str, Any]:
         return {"full-ft": 1}
 
-    def prepare(self, ctx) -> dict[str, Any]:
+    def prepare(self, ctx) -> PrepareFacts:
         out = super().prepare(ctx)
         resolved = resolve_model(self.spec.model.name, self.spec.model.dtype)
-        dtype = out["training"].get("dtype", "float32")
-        out["memory_estimate"] = estimate_training_bytes(resolved.path, dtype, self.config.batch_size,
-                                                         self.config.max_length).as_dict()
-        return out
+        dtype = out.training.dtype if out.training is not None else "float32"
+        est = estimate_training_bytes(resolved.path, dtype, self.config.batch_size, self.config.max_length)
+        return out.model_copy(update={"memory_estimate": MemoryFacts(**est.as_dict())})

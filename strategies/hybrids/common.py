@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from advisor.evaluation.sections import PrepareFacts
+from advisor.evaluation.strategy import Estimate
 
 __all__ = ["merge_prepare", "merge_estimates"]
 
 
-def merge_prepare(out: dict[str, Any], serving: dict[str, Any]) -> dict[str, Any]:
+def merge_prepare(out: PrepareFacts, serving: PrepareFacts) -> PrepareFacts:
     """The LoRA arm's prepare facts plus the serving arm's one-off costs (index builds) and
     index facts, so the cost model amortises both."""
-    out = dict(out)
-    out["one_off"] = list(out.get("one_off", [])) + list(serving.get("one_off", []))
-    for key in ("index", "corpus_problems", "demonstrations"):
-        if key in serving:
-            out[key] = serving[key]
-    return out
+    return out.model_copy(update={
+        "one_off": list(out.one_off) + list(serving.one_off), "index": serving.index,
+        "corpus_problems": list(serving.corpus_problems), "demonstrations": serving.demonstrations})
 
 
-def merge_estimates(training: dict[str, Any], serving: dict[str, Any]) -> dict[str, Any]:
+def merge_estimates(training: Estimate, serving: Estimate) -> Estimate:
     """Training keys from the LoRA arm's estimate, request keys from the serving arm's."""
-    out = {k: v for k, v in serving.items() if k != "notes"}
-    for key in ("training_steps", "train_tokens"):
-        if key in training:
-            out[key] = training[key]
-    out["notes"] = list(training.get("notes", [])) + list(serving.get("notes", []))
-    return out
+    return serving.model_copy(update={"training_steps": training.training_steps, "train_tokens": training.train_tokens,
+                                      "notes": list(training.notes) + list(serving.notes)})

@@ -15,7 +15,8 @@ from pydantic import Field
 
 from advisor.spec.data import Sample
 from advisor.spec.model import TaskSpec
-from advisor.evaluation.strategy import PrepareContext
+from advisor.evaluation.sections import ArmDetails, PrepareFacts
+from advisor.evaluation.strategy import Estimate, PrepareContext
 from strategies.hybrids.common import merge_estimates, merge_prepare
 from strategies.lora.arm import LoraStrategy
 from strategies.lora.config import LoraArmConfig
@@ -44,12 +45,12 @@ class KnnLoraStrategy(LoraStrategy):
             max_new_tokens=config.max_new_tokens, calibrate=config.calibrate, length_normalize=config.length_normalize,
             seed=config.seed, **embedding), spec)
 
-    def prepare(self, ctx: PrepareContext) -> dict[str, Any]:
+    def prepare(self, ctx: PrepareContext) -> PrepareFacts:
         out = super().prepare(ctx)
         return merge_prepare(out, self.serving_info)
 
-    def finish(self, samples: list[Sample], rows: list[Any]) -> dict[str, Any]:
-        return {**super().finish(samples, rows), **self.serving.finish(samples, rows)}
+    def finish(self, samples: list[Sample], rows: list[Any]) -> ArmDetails:
+        return super().finish(samples, rows).model_copy(update={"retrieval": self.serving.finish(samples, rows).retrieval})
 
-    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
+    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> Estimate:
         return merge_estimates(super().estimate(ctx, test), self.serving.estimate(ctx, test))

@@ -16,7 +16,8 @@ from typing import Any, Callable
 from pydantic import Field, model_validator
 
 from advisor.backends.base import Message
-from advisor.evaluation.strategy import PrepareContext
+from advisor.evaluation.sections import ArmDetails, PrepareFacts, RaftFacts
+from advisor.evaluation.strategy import Estimate, PrepareContext
 from advisor.retrieval.corpus import corpus_hash
 from advisor.spec.data import Sample
 from advisor.spec.model import TaskSpec
@@ -59,12 +60,12 @@ class RagLoraStrategy(LoraStrategy):
         super().__init__(config, spec)
         self.serving = RagStrategy(config.retrieval, spec)
         self.mode = "generate"
-        self.rag_info: dict[str, Any] = {}
+        self.rag_info = PrepareFacts()
         self.train_messages: dict[str, list[Message]] = {}
         self.plan = ContextPlan()
 
-    @staticmethod
-    def check_task(spec: TaskSpec, config: RagLoraConfig) -> None:
+    @classmethod
+    def check_task(cls, spec: TaskSpec, config: RagLoraConfig) -> None:
         LoraStrategy.check_task(spec, config)
         RagStrategy.check_task(spec, config.retrieval)
 
@@ -79,21 +80,19 @@ class RagLoraStrategy(LoraStrategy):
     def training_messages(self) -> Callable[[Sample], list[Message]]:
         return lambda s: self.train_messages[s.id]
 
-    def prepare_serving(self, ctx: PrepareContext) -> dict[str, Any]:
+    def prepare_serving(self, ctx: PrepareContext) -> PrepareFacts:
         return self.rag_info  # prepared before training (training retrieves from the same index)
 
-    def prepare(self, ctx: PrepareContext) -> dict[str, Any]:
+    def prepare(self, ctx: PrepareContext) -> PrepareFacts:
         self.check_task(self.spec, self.config)
         self.rag_info = self.serving.prepare(ctx)
         self._compose_training(ctx)
-        out = merge_prepare(super().prepare(ctx), self.rag_info)
-        out["mode"] = "generate"
-        out["raft"] = {**self.plan.as_dict(), "gold_share": self.config.gold_share,
-                       "distractor_share": self.config.distractor_share, "top_k": self.config.retrieval.top_k,
-                       "how": "training questions assigned with the seed: gold = the gold passage at a random place "
-                              "among retrieved non-gold passages; distractors = retrieved non-gold passages only; "
-                              "retrieved = as serving retrieves; validation questions always as retrieved"}
-        return out
+        raft = RaftFacts(**self.plan.as_dict(), gold_share=self.config.gold_share,
+                         distractor_share=self.config.distractor_share, top_k=self.config.retrieval.top_k,
+                         how="training questions assigned with the seed: gold = the gold passage at a random place "
+                             "among retrieved non-gold passages; distractors = retrieved non-gold passages only; "
+                             "retrieved = as serving retrieves; validation questions always as retrieved")
+        return merge_prepare(super().prepare(ctx), self.rag_info).model_copy(update={"mode": "generate", "raft": raft})
 
     def _compose_training(self, ctx: PrepareContext) -> None:
         """The rag prompt of every train and validation question, with RAFT passages."""
@@ -124,18 +123,18 @@ class RagLoraStrategy(LoraStrategy):
                 rag.system_prompt(), cfg.retrieval.template, s.input, [])
         ctx.status(f"rag-lora training contexts: {self.plan.as_dict()}")
 
-    def finish(self, samples: list[Sample], rows: list[Any]) -> dict[str, Any]:
-        return {**super().finish(samples, rows), **self.serving.finish(samples, rows)}
+    def finish(self, samples: list[Sample], rows: list[Any]) -> ArmDetails:
+        return super().finish(samples, rows).model_copy(update={"retrieval": self.serving.finish(samples, rows).retrieval})
 
-    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
+    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> Estimate:
         training = super().estimate(ctx, test)
         serving = self.serving.estimate(ctx, test)
         out = merge_estimates(training, serving)
-        zero = training.get("prompt_tokens", 0) / max(1, len(test))
-        rag = serving.get("prompt_tokens", 0) / max(1, len(test))
-        if zero and out.get("train_tokens"):
-            out["train_tokens"] = round(out["train_tokens"] * rag / zero)
-            out["notes"].append("training tokens scaled from zero-shot to rag prompt length")
+        zero = training.prompt_tokens / max(1, len(test))
+        rag = serving.prompt_tokens / max(1, len(test))
+        if zero and out.train_tokens:
+            out.train_tokens = round(out.train_tokens * rag / zero)
+            out.notes.append("training tokens scaled from zero-shot to rag prompt length")
         return out
 
 

@@ -19,7 +19,9 @@ from advisor.spec.data import Sample
 from advisor.errors import UserError
 from advisor.artifacts.models import resolve_model
 from advisor.spec.model import TaskSpec
-from advisor.evaluation.strategy import OneOffCost, PrepareContext, Prediction
+from advisor.evaluation.record import SampleRow
+from advisor.evaluation.sections import ArmDetails, ForgettingRisk, LoraRisks, OneOffCost, PrepareFacts, TrainingFacts
+from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction, Strategy
 from strategies.lora import cache
 from strategies.lora.config import TRAINING_FIELDS, LoraArmConfig
 from strategies.lora.data import data_hash, encode
@@ -29,14 +31,14 @@ from strategies.prompting.arm import PromptingConfig, PromptingStrategy
 __all__ = ["LoraStrategy"]
 
 
-class LoraStrategy:
+class LoraStrategy(Strategy):
     """LoRA fine-tuning with validation and early stopping; registered as `lora`."""
 
     Config = LoraArmConfig
+    config: LoraArmConfig
 
     def __init__(self, config: LoraArmConfig, spec: TaskSpec) -> None:
-        self.config = config
-        self.spec = spec
+        super().__init__(config, spec)
         self.prompting = PromptingStrategy(PromptingConfig(
             shots=0, mode=config.mode, template=config.template, instructions=config.instructions,
             max_new_tokens=config.max_new_tokens, calibrate=config.calibrate,
@@ -44,13 +46,14 @@ class LoraStrategy:
         self.serving: Any = self.prompting  # what answers test inputs (hybrids serve with retrieval)
         self.mode = self.prompting.mode
         self.train: list[Sample] = []
-        self.meta: dict[str, Any] = {}
-        self.forgetting: dict[str, Any] | None = None
-        self.serving_info: dict[str, Any] = {}
+        self.meta: dict[str, Any] = {}  # the adapter's meta.json (cache file, read and written here only)
+        self.training: TrainingFacts | None = None
+        self.forgetting: ForgettingRisk | None = None
+        self.serving_info: PrepareFacts = PrepareFacts()
 
     # -- checks --------------------------------------------------------------------------
-    @staticmethod
-    def check_task(spec: TaskSpec, config: LoraArmConfig) -> None:
+    @classmethod
+    def check_task(cls, spec: TaskSpec, config: LoraArmConfig) -> None:
         """Config problems found while validating the task file (before anything runs)."""
         if config.mode == "choice" and not spec.labels:
             raise UserError("mode 'choice' needs a label set (`labels`) in the task")
@@ -113,7 +116,7 @@ class LoraStrategy:
         """Extra trainer options of a variant arm (full-ft trains every weight); none here."""
         return {}
 
-    def prepare_serving(self, ctx: PrepareContext) -> dict[str, Any]:
+    def prepare_serving(self, ctx: PrepareContext) -> PrepareFacts:
         """Prepare what answers test inputs once the adapter is set (hybrids may have done it before training)."""
         return self.serving.prepare(ctx)
 
@@ -129,7 +132,7 @@ class LoraStrategy:
         return device, dtype
 
     # -- prepare -------------------------------------------------------------------------
-    def prepare(self, ctx: PrepareContext) -> dict[str, Any]:
+    def prepare(self, ctx: PrepareContext) -> PrepareFacts:
         self.check_task(self.spec, self.config)
         resolved = resolve_model(self.spec.model.name, self.spec.model.dtype, status=ctx.status)
         train, val, split_note = self._splits(ctx)
@@ -151,16 +154,12 @@ class LoraStrategy:
         info = self.serving_info = self.prepare_serving(ctx)  # calibration (when on) through the adapter
         if self.config.forgetting_probe and ctx.backend is not None:
             self.forgetting = self._probe(ctx.backend, folder)
-        training = dict(self.meta["training"], reused=reused)
-        cost = OneOffCost(kind="training", what="LoRA training", seconds=training["wall_s"], hardware=training["hardware"],
-                          reused=reused, built=self.meta["built"], artifact=str(folder))
-        out = {"mode": self.mode, "adapter": str(folder), "cache_key": key, "reused": reused,
-               "one_off": [cost.as_dict()], "training": training}
-        if "calibration" in info:
-            out["calibration"] = info["calibration"]
-        if (folder / "merged").is_dir():
-            out["merged_model"] = str(folder / "merged")
-        return out
+        self.training = TrainingFacts.model_validate({**self.meta["training"], "reused": reused})
+        cost = OneOffCost(kind="training", what="LoRA training", seconds=self.training.wall_s,
+                          hardware=self.training.hardware, reused=reused, built=self.meta["built"], artifact=str(folder))
+        return PrepareFacts(mode=self.mode, adapter=str(folder), cache_key=key, reused=reused, one_off=[cost],
+                            training=self.training, calibration=info.calibration,
+                            merged_model=str(folder / "merged") if (folder / "merged").is_dir() else None)
 
     def _build(self, ctx: PrepareContext, resolved: Any, train: list[Sample], val: list[Sample], key: str,
                out_dir: Path, split_note: str | None) -> None:
@@ -191,7 +190,7 @@ class LoraStrategy:
             import torch
 
             hardware = f"cuda:{torch.cuda.get_device_name(0)}"
-        training = {
+        training = {  # TrainingFacts' fields, kept in the adapter's meta.json
             "curves": {"train": r.train_curve, "validation": r.val_curve, "validation_accuracy": r.val_accuracy},
             "best_step": r.best_step, "stopped_early": r.stopped_early, "steps": r.steps, "planned_steps": r.planned_steps,
             "epochs": round(r.epochs, 4), "examples": {"train": len(train), "validation": len(val)},
@@ -202,7 +201,8 @@ class LoraStrategy:
             "train_s": round(r.train_s, 3), "eval_s": round(r.eval_s, 3), "wall_s": round(r.wall_s, 3),
             "peak_memory_mb": round(r.peak_memory_mb, 1), "peak_memory_how": r.peak_memory_how,
             "hardware": "cuda" if device == "cuda" else "cpu", "hardware_detail": hardware, "dtype": dtype,
-            "threads": r.threads, "qlora": self.config.qlora, "method": r.resolved.get("method", self.config.method), "resolved": r.resolved, "notes": r.notes + ([split_note] if split_note else []),
+            "threads": r.threads, "qlora": self.config.qlora,
+            "method": r.resolved.get("method", self.config.method), "resolved": r.resolved, "notes": r.notes + ([split_note] if split_note else []),
             "how": ("tokens_per_s = non-padding tokens through forward+backward / train_s (optimizer steps only); "
                     "wall_s = model load + training + validations + save; losses are mean cross-entropy (nats) per "
                     "answer token"),
@@ -211,23 +211,24 @@ class LoraStrategy:
                 "base_model": {"name": resolved.name, "model_id": resolved.model_id, "source": resolved.source},
                 "data": {"hash": data_hash(train, val), "train_ids": len(train), "validation_ids": len(val)},
                 "seed": self._seed(ctx), "arm_config": self.config.model_dump(mode="json"),
-                "system_prompt": self.prompting.system_prompt(), "format": cache.FORMAT, "training": training}
+                "system_prompt": self.prompting.system_prompt(), "format": cache.FORMAT,
+                "training": TrainingFacts.model_validate(training).model_dump(mode="json")}
         cache.write_meta(out_dir, meta)
 
-    def _probe(self, backend: Backend, folder: Path) -> dict[str, Any]:
+    def _probe(self, backend: Backend, folder: Path) -> ForgettingRisk:
         """The forgetting probe, measured once per adapter and serving backend identity and
         kept in the adapter's meta: a reused adapter reports it without re-scoring."""
         info = backend.info
         who = f"{info.name}|{info.model_id}|{info.dtype}|{info.device}"
         probes = self.meta.setdefault("forgetting", {})
         if who in probes:
-            return {**probes[who], "reused": True}
+            return ForgettingRisk.model_validate({**probes[who], "reused": True})
         started = time.perf_counter()
         result = forgetting_probe(backend, str(folder))
-        result.update(seconds=round(time.perf_counter() - started, 3), backend=who)
-        probes[who] = result
+        result.seconds, result.backend = round(time.perf_counter() - started, 3), who
+        probes[who] = result.model_dump(mode="json")
         cache.write_meta(folder, self.meta)
-        return {**result, "reused": False}
+        return result
 
     # -- predict and finish --------------------------------------------------------------
     def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:
@@ -235,39 +236,34 @@ class LoraStrategy:
             raise RuntimeError("predict called before prepare: no adapter")
         return self.serving.predict(samples, backend)
 
-    def finish(self, samples: list[Sample], rows: list[Any]) -> dict[str, Any]:
-        t = self.meta.get("training", {})
-        risks: dict[str, Any] = {
-            "overfitting": overfitting(t.get("curves", {}).get("train", []), t.get("curves", {}).get("validation", []),
-                                       t.get("best_step", 0), t.get("stopped_early", False), t.get("steps", 0)),
-            "leakage": leakage(self.train, samples, self.config.leakage_ngram, self.config.leakage_threshold),
-        }
-        if self.forgetting is not None:
-            risks["forgetting"] = self.forgetting
-        return {"risks": risks}
+    def finish(self, samples: list[Sample], rows: list[SampleRow]) -> ArmDetails:
+        t = self.training or TrainingFacts()
+        return ArmDetails(risks=LoraRisks(
+            overfitting=overfitting(t.curves.train, t.curves.validation, t.best_step, t.stopped_early, t.steps),
+            leakage=leakage(self.train, samples, self.config.leakage_ngram, self.config.leakage_threshold),
+            forgetting=self.forgetting))
 
     # -- dry run ---------------------------------------------------------------------------
-    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
+    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> Estimate:
         from strategies.lora.train import plan_steps
 
         train, val, _ = self._splits(ctx)
         steps, epochs = plan_steps(len(train), self.config)
-        notes = []
-        out: dict[str, Any] = {"requests": len(test)}
+        out = Estimate(requests=len(test))
         if ctx.backend is not None:
             messages = [self.prompting.parts(s).messages() for s in train]
             per_example = sum(ctx.backend.count_tokens(messages)) / len(messages) + 2  # + answer and end of turn
             examples_seen = min(steps * self.config.batch_size * self.config.grad_accum, round(epochs * len(train)))
-            out["train_tokens"] = round(per_example * examples_seen)
-            out["prompt_tokens"] = sum(ctx.backend.count_tokens([self.prompting.parts(s).messages() for s in test]))
+            out.train_tokens = round(per_example * examples_seen)
+            out.prompt_tokens = sum(ctx.backend.count_tokens([self.prompting.parts(s).messages() for s in test]))
         resolved = resolve_model(self.spec.model.name, self.spec.model.dtype)
         if cache.lookup(ctx.cache_dir, self._key(ctx, resolved.model_id, train, val)) is not None:
-            notes.append("adapter already in the cache: no training needed")
-            steps, out["train_tokens"] = 0, 0
-        out["training_steps"] = steps
+            out.notes.append("adapter already in the cache: no training needed")
+            steps, out.train_tokens = 0, 0
+        out.training_steps = steps
         if self.mode == "choice":
-            out["choice_requests"] = len(test)
+            out.choice_requests = len(test)
         else:
-            out["completion_tokens"] = len(test) * (self.config.max_new_tokens or self.spec.generation.max_new_tokens)
-        out["notes"] = notes + [f"{len(train)} train / {len(val)} validation examples, {epochs:.2f} epochs"]
+            out.completion_tokens = len(test) * (self.config.max_new_tokens or self.spec.generation.max_new_tokens)
+        out.notes.append(f"{len(train)} train / {len(val)} validation examples, {epochs:.2f} epochs")
         return out

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from advisor.evaluation.sections import ResolvedTraining
 from advisor.prompting.prompts import InputTemplate
 from strategies.lora.methods import Method, default_learning_rate, merges
 
@@ -95,15 +96,6 @@ TRAINING_FIELDS = (
     "eval_every", "eval_examples", "patience", "early_stop_metric", "min_delta", "dtype", "qlora", "template",
     "instructions", "mode",
 )
-
-
-class ResolvedTraining(BaseModel):
-    """The values training actually used after defaults were filled in."""
-
-    rank: int
-    alpha: float
-    learning_rate: float
-    target_modules: list[str] | str
 
 
 def resolve_defaults(config: LoraArmConfig, total_params: int, attention_modules: list[str]) -> ResolvedTraining:

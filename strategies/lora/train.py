@@ -176,8 +176,8 @@ def train_adapter(model_path: Path, train: list[Example], validation: list[Examp
         if full:
             model.requires_grad_(True)
             lr = config.learning_rate or (5e-5 if total_before < 1e9 else 1e-5)
-            resolved = ResolvedTraining(rank=0, alpha=0.0, learning_rate=lr, target_modules="all weights")
-            result.resolved = {"method": "full", "learning_rate": lr}
+            resolved = ResolvedTraining(rank=0, alpha=0.0, learning_rate=lr, target_modules="all weights", method="full")
+            result.resolved = resolved.model_dump()
             result.trainable_params = result.total_params = total_before
         else:
             targets = attention_modules(model)

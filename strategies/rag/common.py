@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,9 +10,9 @@ from advisor.retrieval.embed import Embedder, load_embedder
 from advisor.retrieval.index import IndexParams, VectorIndex
 from advisor.artifacts.models import DEFAULT_EMBEDDER
 from advisor.decision.stats import percentiles
-from advisor.evaluation.strategy import OneOffCost
+from advisor.evaluation.sections import IndexFacts, OneOffCost, RetrievalDetails
 
-__all__ = ["EmbeddingSettings", "index_params", "index_report", "latency_summary", "RETRIEVAL_HOW"]
+__all__ = ["EmbeddingSettings", "index_params", "index_report", "retrieval_details", "RETRIEVAL_HOW"]
 
 RETRIEVAL_HOW = ("per query, one at a time as a served system answers (time.perf_counter, ms): embedding the "
                  "query + FAISS search on one thread (+ threshold/MMR); not part of generation latency")
@@ -45,20 +45,22 @@ def embedder_for(cfg: EmbeddingSettings, status) -> Embedder:
     return load_embedder(cfg.embedder, cfg.embed_threads, status=status)
 
 
-def index_report(index: VectorIndex, what: str) -> dict[str, Any]:
-    """The `one_off` and `index` facts of an arm's prepare result."""
+def index_report(index: VectorIndex, what: str) -> tuple[list[OneOffCost], IndexFacts]:
+    """The one-off cost and the index facts of an arm's prepare result (from the index's meta.json)."""
     meta = index.meta
     cost = OneOffCost(kind="index", what=what, seconds=float(meta["build_seconds"]), hardware="cpu",
                       reused=index.reused, built=meta.get("built"), artifact=f"index/{meta['key']}")
     facts = {k: meta.get(k) for k in ("kind", "vectors", "dims", "bytes", "build_seconds", "embed_seconds",
                                       "faiss_seconds", "chunks_per_s", "built", "key", "how")}
-    facts["reused"] = index.reused
-    return {"one_off": [cost.as_dict()], "index": {k: v for k, v in facts.items() if v is not None}}
+    return [cost], IndexFacts(**{k: v for k, v in facts.items() if v is not None}, reused=index.reused)
 
 
-def latency_summary(values: list[float]) -> dict[str, Any]:
-    if not values:
-        return {}
-    p = percentiles(values, (50, 95))
-    return {"latency_p50_ms": round(p["p50"], 3), "latency_p95_ms": round(p["p95"], 3),
-            "latency_mean_ms": round(sum(values) / len(values), 3), "latency_n": len(values), "how": RETRIEVAL_HOW}
+def retrieval_details(k: int, latencies_ms: list[float]) -> RetrievalDetails:
+    """Retrieval facts with the latency percentiles of the timed queries (none when nothing was timed)."""
+    out = RetrievalDetails(k=k)
+    if latencies_ms:
+        p = percentiles(latencies_ms, (50, 95))
+        out.latency_p50_ms, out.latency_p95_ms = round(p["p50"], 3), round(p["p95"], 3)
+        out.latency_mean_ms, out.latency_n = round(sum(latencies_ms) / len(latencies_ms), 3), len(latencies_ms)
+        out.how = RETRIEVAL_HOW
+    return out
