@@ -89,7 +89,7 @@ def test_rag_lora_trains_on_rag_prompts_with_gold_or_distractors(tmp_path: Path,
     task = _task(tmp_path, tiny_llama, "rag-lora", "{gold_share: 0.5, distractor_share: 0.5, retrieval: "
                                                   "{embedder: hash, top_k: 1, chunk_tokens: 32, chunk_overlap: 4, gold_answer: true}}")
     arm = RagLoraStrategy(task.arm_configs["arm"], task.spec)
-    ctx = _ctx(task, tmp_path, FakeBackend())
+    ctx = _ctx(task, tmp_path, FakeBackend(task.spec))
     arm.rag_info = arm.serving.prepare(ctx)
     arm._compose_training(ctx)
     train, val, _ = arm._splits(ctx)
@@ -133,14 +133,14 @@ def test_classical_chooses_c_by_cross_validation_and_times_each_query(tmp_path: 
     arm = ClassicalStrategy(task.arm_configs["arm"], task.spec)
     ctx = _ctx(task, tmp_path)
     info = arm.prepare(ctx)
-    t = info["training"]
-    assert t["examples"] == len(ctx.splits.train) + len(ctx.splits.validation) and t["folds"] == 4
-    assert [r["C"] for r in t["cv"]] == [0.001, 1.0, 100.0] and t["best_C"] == max(t["cv"], key=lambda r: r["mean"])["C"]
-    assert info["one_off"][0]["kind"] == "training" and info["one_off"][0]["seconds"] > 0 and t["features"] > 0
-    preds = arm.predict(ctx.splits.test, FakeBackend())
+    t = info.classical
+    assert t.examples == len(ctx.splits.train) + len(ctx.splits.validation) and t.folds == 4
+    assert [r["C"] for r in t.cv] == [0.001, 1.0, 100.0] and t.best_c == max(t.cv, key=lambda r: r["mean"])["C"]
+    assert info.one_off[0].kind == "training" and info.one_off[0].seconds > 0 and t.features > 0
+    preds = arm.predict(ctx.splits.test, FakeBackend(task.spec))
     assert [p.prediction for p in preds] == [s.target for s in ctx.splits.test]  # the label word is in the text
     assert all(p.latency_s > 0 and p.prompt_tokens == 0 for p in preds)
-    assert set(preds[0].extra["probabilities"]) == {"ham", "spam"}
+    assert set(preds[0].extra.probabilities) == {"ham", "spam"}
 
 
 def test_classical_refuses_non_classification_tasks(tmp_path: Path, tiny_llama: Path) -> None:
@@ -187,14 +187,14 @@ def test_knn_estimates_count_no_shared_prefix(tmp_path: Path, tiny_llama: Path) 
     from strategies.prompting.arm import PromptingStrategy
     from strategies.rag.knn_shot import KnnShotStrategy
 
-    backend = FakeBackend()
-    backend.info.extra["prefix_caching"] = "on"
     task = _task(tmp_path, tiny_llama, "knn-shot", "{shots: 4, embedder: hash}")
+    backend = FakeBackend(task.spec)
+    backend.info.extra["prefix_caching"] = "on"
     ctx = _ctx(task, tmp_path, backend)
     knn = KnnShotStrategy(task.arm_configs["arm"], task.spec).estimate(ctx, ctx.splits.test)
     fixed = PromptingStrategy(PromptingStrategy.Config(shots=4), task.spec).estimate(ctx, ctx.splits.test)
-    assert fixed.get("cached_prompt_tokens", 0) > 0 and "cached_prompt_tokens" not in knn
-    assert knn["prompt_tokens"] > 0
+    assert fixed.cached_prompt_tokens > 0 and knn.cached_prompt_tokens == 0
+    assert knn.prompt_tokens > 0
     hybrid = _task(tmp_path, tiny_llama, "knn-lora", "{shots: 4, embedder: hash, max_steps: 3}")
     est = KnnLoraStrategy(hybrid.arm_configs["arm"], hybrid.spec).estimate(ctx, ctx.splits.test)
-    assert est["training_steps"] == 3 and est["prompt_tokens"] > 0 and "cached_prompt_tokens" not in est
+    assert est.training_steps == 3 and est.prompt_tokens > 0 and est.cached_prompt_tokens == 0
