@@ -12,6 +12,7 @@ from advisor import fmt
 from reports.arm_sections import Table, arm_retrieval_text, loss_table, risk_table, training_text
 from reports.data import ReportData
 from reports.examples import QUALITY_HEADERS, clip, quality_rows, select_examples, top_two
+from reports.menu import FINE_TUNING_HEADERS, classical_verdicts, fine_tuning_rows
 from reports.plots import all_plots
 
 __all__ = ["Block", "build_document"]
@@ -156,6 +157,18 @@ def _details(d: ReportData) -> list[Block]:
     return out
 
 
+def _menu(d: ReportData) -> list[Block]:
+    out: list[Block] = []
+    rows = fine_tuning_rows(d)
+    if rows:
+        out += [Block("h2", "Fine-tuning methods"), Block("table", headers=FINE_TUNING_HEADERS[:-1] + [d.primary],
+                                                          rows=rows)]
+    verdicts = classical_verdicts(d)
+    if verdicts:
+        out += [Block("h2", "Does it need an LLM?"), Block("ul", items=verdicts)]
+    return out
+
+
 def _errors(d: ReportData) -> list[Block]:
     items = [f"{a.name}: {e}" for a in d.arms for e in a.errors]
     items += [f"{name}: {why}" for name, why in (d.rec.excluded.items() if d.rec else [])]
@@ -235,7 +248,7 @@ def _data_curves(d: ReportData) -> list[Block]:
 
 def build_document(d: ReportData, plots: bool = False) -> list[Block]:
     blocks = (_overview(d) + _recommendation(d) + _arm_table(d) + _answers(d) + _judge(d) + _pairs(d) + _costs(d)
-              + _data_curves(d) + _details(d) + _examples(d) + _errors(d))
+              + _menu(d) + _data_curves(d) + _details(d) + _examples(d) + _errors(d))
     if plots:
         figures = all_plots(d)
         if figures:

@@ -15,6 +15,7 @@ from advisor.evaluation.record import RunRecord
 from reports.arm_sections import Table as Facts, arm_retrieval_text, risk_summary, risk_table, training_text
 from reports.data import ReportData, gather
 from reports.examples import DEFAULT_EXAMPLES, clip, quality_rows, select_examples, top_two
+from reports.menu import classical_verdicts
 
 __all__ = ["render_terminal", "arm_table", "recommendation_panel", "arm_facts", "curve_table", "quality_table",
            "print_examples"]
@@ -165,6 +166,8 @@ def render_terminal(record: RunRecord, run_dir: Path | None = None, console: Con
     if curves is not None:
         console.print(curves)
     print_examples(d, console)
+    for line in classical_verdicts(d):
+        console.print(f"[bold]{escape(line)}[/bold]")
     for arm in record.arms:
         for err in arm.errors:
             console.print(f"[red]arm {escape(arm.name)}:[/red] {escape(err)}")

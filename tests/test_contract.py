@@ -14,7 +14,7 @@ from advisor.evaluation.dryrun import estimate_run
 from advisor.evaluation.record import read_samples
 from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import load_task
-from reports.documents import render_html
+from reports.documents import render_html, render_markdown
 from tests.conftest import make_task, spam_rows
 
 TASK = """\
@@ -34,6 +34,13 @@ arms:
   - {{name: knn, strategy: knn-shot, config: {{embedder: hash, shots: 2}}}}
   - {{name: rag, strategy: rag, config: {{embedder: hash, top_k: 2, chunk_tokens: 24, chunk_overlap: 4}}}}
   - {{name: tuned, strategy: lora, config: {{max_steps: 6, eval_every: 3, forgetting_probe: false}}}}
+  - {{name: knn-tuned, strategy: knn-lora, config: {{max_steps: 6, eval_every: 3, forgetting_probe: false,
+                                                     embedder: hash, shots: 2}}}}
+  - {{name: rag-tuned, strategy: rag-lora, config: {{max_steps: 4, eval_every: 2, forgetting_probe: false,
+                                                    retrieval: {{embedder: hash, top_k: 2, chunk_tokens: 24,
+                                                                chunk_overlap: 4}}}}}}
+  - {{name: tfidf, strategy: classical, config: {{cv_folds: 3}}}}
+  - {{name: full, strategy: full-ft, config: {{max_steps: 4, eval_every: 2, forgetting_probe: false}}}}
 """
 
 
@@ -49,13 +56,14 @@ def contract_run(tiny_llama: Path, tmp_path_factory):
 
 
 def test_every_registered_arm_is_in_the_contract() -> None:
-    assert set(registry.strategies.names()) <= {"prompting", "knn-shot", "rag", "lora"}, \
+    assert set(registry.strategies.names()) <= {"prompting", "knn-shot", "rag", "lora", "knn-lora",
+                                                     "rag-lora", "classical", "full-ft"}, \
         "a new arm was registered: add it to the contract task"
 
 
 def test_every_arm_runs_on_the_same_items(contract_run) -> None:
     _, record, run_dir = contract_run
-    assert record.status == "ok", {a.name: a.errors for a in record.arms}
+    assert record.status == "ok", {a.name: a.errors for a in record.arms if a.errors}
     ids = record.splits.test_ids
     for arm in record.arms:
         rows = read_samples(run_dir, arm.name)
@@ -72,6 +80,8 @@ def test_one_off_costs_have_the_shape_the_cost_model_reads(contract_run) -> None
             assert item.seconds >= 0 and item.hardware
             kinds.setdefault(arm.name, set()).add(item.kind)
     assert kinds["tuned"] == {"training"} and "index" in kinds["rag"]
+    assert kinds["rag-tuned"] == {"training", "index"} and kinds["knn-tuned"] == {"training", "index"}
+    assert kinds["tfidf"] == {"training"} and kinds["full"] == {"training"}
 
 
 def test_recommendation_prices_every_arm(contract_run) -> None:
@@ -89,6 +99,11 @@ def test_reports_show_curves_and_retrieval(contract_run) -> None:
     _, record, run_dir = contract_run
     html = render_html(record, run_dir)
     assert "LoRA learning curves" in html
+    md = render_markdown(record, run_dir)
+    table = md[md.index("## Fine-tuning methods"):].split("\n\n")[1]
+    assert all(f"| {arm} |" in table for arm in ("tuned", "knn-tuned", "rag-tuned", "full"))
+    assert "| full | full-ft | full |" in table and "| tuned | lora | lora |" in table
+    assert "The classical baseline tfidf" in md[md.index("## Does it need an LLM?"):]
     assert len(re.findall(r"<svg", html)) >= 5
 
 
@@ -96,9 +111,12 @@ def test_every_arm_estimates_without_running(contract_run, tmp_path: Path) -> No
     task, _, _ = contract_run
     est = estimate_run(task)
     by = {a.arm: a.estimate for a in est.arms}
+    strategy = {a.arm: a.strategy for a in est.arms}
     assert set(by) == {a.name for a in task.spec.arms}
     for arm, e in by.items():
         assert e.requests == est.test_items
-        assert e.prompt_tokens > 0, arm
+        if strategy[arm] != "classical":  # the classical arm sends no prompts
+            assert e.prompt_tokens > 0, arm
     assert by["two-shot"].prompt_tokens > by["zero"].prompt_tokens
     assert by["tuned"].training_steps > 0 or any("already in the cache" in n for n in by["tuned"].notes)
+    assert by["rag-tuned"].training_steps == 0 or by["rag-tuned"].train_tokens > by["tuned"].train_tokens

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 import time
 from collections import OrderedDict
 from typing import Any, Callable
@@ -94,7 +95,12 @@ class TransformersBackend(Backend):
         cfg_len = getattr(self.model.config, "max_position_embeddings", None) or 2048
         self.context_length = min(model.max_context or cfg_len, cfg_len)
         self.eos_ids = self.chat.eos_ids
-        self._adapters: dict[str, str] = {}
+        self._adapters: dict[str, tuple[str, str]] = {}  # adapter folder -> (peft type, adapter name)
+        self._hosts: dict[str, Any] = {}  # peft type -> the PeftModel holding that type's adapters
+        self._base = self.model  # the plain model (LoRA-type layers switched off for base requests)
+        self._load = lambda path=resolved.path: AutoModelForCausalLM.from_pretrained(
+            path, dtype=getattr(torch, model.dtype)).to(device)
+        self._virtual = 0  # soft-prompt tokens the active adapter puts before every prompt (prompt tuning)
         self._prefixes: OrderedDict[tuple, Any] = OrderedDict()
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
@@ -117,40 +123,91 @@ class TransformersBackend(Backend):
 
     # -- adapters ------------------------------------------------------------------------
     def _use_adapter(self, adapter: str | None) -> None:
-        """Switch the shared base model to a LoRA adapter (loaded once) or back to the base.
+        """Switch to a PEFT adapter (loaded once) or back to the base model.
 
-        peft is used directly (the first adapter wraps the model in a PeftModel, later ones
-        are added to it) rather than through transformers' `load_adapter`, which demands a
-        newer peft than the one installed; adapter layers are switched off for the base.
-        The model is put back in eval mode after loading: new LoRA layers start in training
+        peft is used directly (the first adapter of a type wraps a model in a PeftModel,
+        later ones of that type are added to it) rather than through transformers'
+        `load_adapter`, which demands a newer peft than the one installed. peft cannot hold
+        adapters of different types (LoRA/DoRA, IA3, prompt tuning) in one model, so each
+        type gets its own host: the first layer-injecting type wraps the shared base (its
+        layers are switched off for base requests), any other type a fresh copy of the base.
+        Models are put back in eval mode after loading: new adapter layers start in training
         mode, and their dropout would make scores random.
         """
         if adapter is None:
-            if self._adapters:
-                self.model.base_model.disable_adapter_layers()
+            for host in self._hosts.values():
+                if getattr(host.base_model, "model", None) is self._base:
+                    host.base_model.disable_adapter_layers()
+            self.model, self._virtual = self._base, 0
             return
+        if adapter not in self._adapters and not os.path.isfile(os.path.join(adapter, "adapter_config.json")):
+            # a whole fine-tuned model folder (full-ft): its own host, same tokenizer
+            self._hosts[f"full:{adapter}"] = self._load(adapter).eval()
+            self._adapters[adapter] = (f"full:{adapter}", "")
         if adapter not in self._adapters:
-            name = f"a{len(self._adapters)}"
-            if not self._adapters:
-                from peft import PeftModel
+            from peft import PeftConfig, PeftModel
 
-                self.model = PeftModel.from_pretrained(self.model, adapter, adapter_name=name, is_trainable=False)
+            config = PeftConfig.from_pretrained(adapter)
+            kind, name = str(config.peft_type), f"a{len(self._adapters)}"
+            if kind not in self._hosts:
+                shares = not config.is_prompt_learning and not any(
+                    getattr(h.base_model, "model", None) is self._base for h in self._hosts.values())
+                base = self._base if shares else self._load()
+                self._hosts[kind] = PeftModel.from_pretrained(base, adapter, adapter_name=name, is_trainable=False)
             else:
-                self.model.load_adapter(adapter, adapter_name=name, is_trainable=False)
-            self.model.eval()
-            self._adapters[adapter] = name
-        self.model.set_adapter(self._adapters[adapter])
-        self.model.base_model.enable_adapter_layers()
+                self._hosts[kind].load_adapter(adapter, adapter_name=name, is_trainable=False)
+            self._hosts[kind].eval()
+            self._adapters[adapter] = (kind, name)
+        kind, name = self._adapters[adapter]
+        host = self._hosts[kind]
+        if kind.startswith("full:"):
+            self.model, self._virtual = host, 0
+            return
+        host.set_adapter(name)
+        config = host.peft_config[name]
+        if config.is_prompt_learning:
+            self._virtual = config.num_virtual_tokens
+        else:
+            host.base_model.enable_adapter_layers()
+            self._virtual = 0
+        self.model = host
 
     def _groups(self, requests: list[Any], key, lengths: list[int]) -> list[list[int]]:
         """Indices grouped by `key`, cut into length buckets (see advisor.backends.batching)."""
         return grouped_buckets(requests, key, lengths, self.batch_size)
 
+    def _soft_prompt_scores(self, prompts, idx, n, cache, requests, choice_ids, pad) -> list[list[float]]:
+        """Choice log-probs for a prompt-tuned adapter: prompt + label rows, outputs shifted by
+        the soft prompt's length (the one-pass scorer assumes positions line up with tokens)."""
+        import torch
+
+        seqs, spans = [], []  # spans: (request, choice index, start of choice in row, length)
+        for i in idx:
+            for c, choice in enumerate(requests[i].choices):
+                own = prompts[i][n:]
+                spans.append((i, c, len(own), len(choice_ids[choice])))
+                seqs.append(own + choice_ids[choice])
+        width = max(len(s) for s in seqs)
+        input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.device)
+        attention = torch.tensor([[1] * (n + len(s)) + [0] * (width - len(s)) for s in seqs], device=self.device)
+        lo = min(start for _, _, start, _ in spans) - 1
+        hi = max(start + length for _, _, start, length in spans) - 1
+        v = self._virtual
+        with torch.inference_mode():
+            logits = self.model(input_ids=input_ids, attention_mask=attention,
+                                **self._rows_cache(cache, len(seqs))).logits[:, lo + v:hi + v]
+            results: dict[int, list[float]] = {i: [0.0] * len(requests[i].choices) for i in idx}
+            for row, (i, c, start, length) in enumerate(spans):
+                logprobs = torch.log_softmax(logits[row, start - 1 - lo:start - 1 - lo + length].float(), dim=-1)
+                targets = input_ids[row, start:start + length].unsqueeze(-1)
+                results[i][c] = float(logprobs.gather(-1, targets).sum())
+        return [results[i] for i in idx]
+
     # -- prefix cache --------------------------------------------------------------------
     def _prefix(self, prompts: list[list[int]], adapter: str | None) -> tuple[int, Any]:
         """(length, cache) of the prefix shared by `prompts`; (0, None) when too short."""
         n = common_prefix_length(prompts)
-        if n < MIN_PREFIX:
+        if n < MIN_PREFIX or self._virtual:  # a soft prompt goes before the prefix: no reusable cache
             return 0, None
         key = (adapter, tuple(prompts[0][:n]))
         if key not in self._prefixes:
@@ -225,11 +282,14 @@ class TransformersBackend(Backend):
             adapter = requests[idx[0]].adapter
             self._use_adapter(adapter)
             n, cache = self._prefix([p for p, r in zip(prompts, requests) if r.adapter == adapter], adapter)
-            with torch.inference_mode():
-                scores = score_rows(self.model, own=[prompts[i][n:] for i in idx], prefix_len=n,
-                                    cache=self._rows_cache(cache, len(idx)).get(self._cache_kw),
-                                    labels=[[choice_ids[c] for c in requests[i].choices] for i in idx],
-                                    pad=pad, device=self.device, cache_kw=self._cache_kw, can_keep=self._can_keep)
+            if self._virtual:  # a soft prompt (prompt tuning) shifts every output position: one row per label
+                scores = self._soft_prompt_scores(prompts, idx, n, cache, requests, choice_ids, pad)
+            else:
+                with torch.inference_mode():
+                    scores = score_rows(self.model, own=[prompts[i][n:] for i in idx], prefix_len=n,
+                                        cache=self._rows_cache(cache, len(idx)).get(self._cache_kw),
+                                        labels=[[choice_ids[c] for c in requests[i].choices] for i in idx],
+                                        pad=pad, device=self.device, cache_kw=self._cache_kw, can_keep=self._can_keep)
             elapsed = time.perf_counter() - started
             for i, logprobs in zip(idx, scores):
                 out[i] = ChoiceScores(logprobs=logprobs, choice_tokens=[len(choice_ids[c]) for c in requests[i].choices],

@@ -56,6 +56,7 @@ class SampleExtra(Section):
     gold_support: float | None = Field(None, description="share of answer bigrams found in the gold passage")
     groundedness: float | None = Field(None, description="share of answer bigrams found in the retrieved passages")
     passages: list[str] | None = Field(None, description="the passages the answer was given (first 1500 characters)")
+    probabilities: dict[str, float] | None = Field(None, description="classical arm: label -> predicted probability")
     custom: dict[str, Any] = Field(default_factory=dict, description="third-party arms only; never read by the core")
 
     @model_serializer(mode="wrap")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Section", "OneOffCost", "TrainingCurves", "TrainingExamples", "ResolvedTraining", "TrainingLengths", "TrainingFacts", "IndexFacts", "Calibration",
-    "PrepareFacts", "GoldInfo", "RetrievalDetails", "OverfittingRisk", "LeakagePair", "LeakageRisk",
+    "PrepareFacts", "RaftFacts", "MemoryFacts", "ClassicalFacts", "GoldInfo", "RetrievalDetails", "OverfittingRisk", "LeakagePair", "LeakageRisk",
     "ForgettingRisk", "LoraRisks", "ArmDetails", "Latency", "Throughput", "Usage", "Confusion",
 ]
 
@@ -66,6 +66,7 @@ class ResolvedTraining(Section):
     alpha: float
     learning_rate: float
     target_modules: list[str] | str
+    method: str | None = Field(None, description="lora, dora, ia3, prompt_tuning or full (every weight)")
 
 
 class TrainingLengths(Section):
@@ -107,6 +108,7 @@ class TrainingFacts(Section):
     dtype: str = "float32"
     threads: int | None = None
     qlora: bool = False
+    method: str | None = Field(None, description="PEFT method (lora, dora, ia3, prompt_tuning) or full fine-tuning")
     resolved: ResolvedTraining | None = None
     notes: list[str] = Field(default_factory=list)
     how: str = ""
@@ -148,6 +150,45 @@ class Calibration(Section):
     label_logprob_offsets: dict[str, float]
 
 
+class RaftFacts(Section):
+    """rag-lora: how many training questions got each kind of context (RAFT style)."""
+
+    gold: int = Field(description="questions shown the gold passage among distractors")
+    distractors: int = Field(description="questions shown distractor passages only")
+    retrieved: int = Field(description="questions shown the passages as retrieved (validation included)")
+    gold_unknown_fell_back: int = Field(description="gold asked for but none known: shown as retrieved")
+    gold_share: float
+    distractor_share: float
+    top_k: int
+    how: str
+
+
+class MemoryFacts(Section):
+    """full-ft: the training-memory estimate checked before training (GiB)."""
+
+    params: int
+    weights_gib: float
+    gradients_gib: float
+    adam_gib: float
+    best_copy_gib: float
+    activations_gib: float
+    total_gib: float
+
+
+class ClassicalFacts(Section):
+    """classical: the TF-IDF + logistic regression fit (C chosen by cross-validation)."""
+
+    examples: int = Field(description="train + validation examples fitted on")
+    folds: int
+    scoring: str
+    best_c: float
+    cv: list[dict[str, float]] = Field(description="per C: mean and std of the CV score")
+    features: int
+    model_bytes: int = Field(description="pickled pipeline size")
+    wall_s: float = Field(description="grid search + refit, wall seconds")
+    how: str
+
+
 class PrepareFacts(Section):
     """What an arm's `prepare` did: its one-off costs and the facts the report shows."""
 
@@ -165,6 +206,9 @@ class PrepareFacts(Section):
     merged_model: str | None = None
     index: IndexFacts | None = None
     corpus_problems: list[str] = Field(default_factory=list)
+    raft: RaftFacts | None = None
+    memory_estimate: MemoryFacts | None = None
+    classical: ClassicalFacts | None = None
 
 
 class GoldInfo(Section):

@@ -12,9 +12,9 @@ import random
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from advisor.backends.base import Backend
+from advisor.backends.base import Backend, Message
 from advisor.spec.data import Sample
 from advisor.errors import UserError
 from advisor.artifacts.models import resolve_model
@@ -43,11 +43,13 @@ class LoraStrategy(Strategy):
             shots=0, mode=config.mode, template=config.template, instructions=config.instructions,
             max_new_tokens=config.max_new_tokens, calibrate=config.calibrate,
             length_normalize=config.length_normalize), spec)
+        self.serving: Any = self.prompting  # what answers test inputs (hybrids serve with retrieval)
         self.mode = self.prompting.mode
         self.train: list[Sample] = []
         self.meta: dict[str, Any] = {}  # the adapter's meta.json (cache file, read and written here only)
         self.training: TrainingFacts | None = None
         self.forgetting: ForgettingRisk | None = None
+        self.serving_info: PrepareFacts = PrepareFacts()
 
     # -- checks --------------------------------------------------------------------------
     @classmethod
@@ -57,6 +59,9 @@ class LoraStrategy(Strategy):
             raise UserError("mode 'choice' needs a label set (`labels`) in the task")
         if config.early_stop_metric == "val_accuracy" and not spec.labels:
             raise UserError("early_stop_metric val_accuracy needs a classification task with `labels`")
+        if config.method != "lora" and spec.backend != "transformers":
+            raise UserError(f"method {config.method!r} is served by the transformers backend only "
+                            f"(backend {spec.backend!r} loads LoRA adapters)", hint="use method: lora or backend: transformers")
         if config.qlora:
             if config.merge_export:
                 raise UserError("merge_export with qlora would merge into 4-bit weights; export from a bf16 run instead")
@@ -95,7 +100,8 @@ class LoraStrategy(Strategy):
 
     def _key(self, ctx: PrepareContext, model_id: str, train: list[Sample], val: list[Sample]) -> str:
         fields = self.config.model_dump(mode="json")
-        training = {k: fields[k] for k in TRAINING_FIELDS}
+        training = {k: fields[k] for k in TRAINING_FIELDS if k in fields}
+        training.update(self.key_extra())
         return cache.adapter_key(model_id, data_hash(train, val), training, self._seed(ctx), self.prompting.system_prompt())
 
     def _base_dtype(self) -> str:
@@ -103,6 +109,22 @@ class LoraStrategy(Strategy):
         from advisor.backends.dtype import resolve_dtype
 
         return resolve_dtype(self.spec.model.dtype, self._device()[0])[0]
+
+    def key_extra(self) -> dict[str, Any]:
+        """What a hybrid arm adds to the adapter key (e.g. retrieval settings); none here."""
+        return {}
+
+    def training_messages(self) -> Callable[[Sample], list[Message]]:
+        """The conversation each training example is formatted as (the zero-shot prompt here)."""
+        return lambda s: self.prompting.parts(s).messages()
+
+    def train_options(self) -> dict[str, Any]:
+        """Extra trainer options of a variant arm (full-ft trains every weight); none here."""
+        return {}
+
+    def prepare_serving(self, ctx: PrepareContext) -> PrepareFacts:
+        """Prepare what answers test inputs once the adapter is set (hybrids may have done it before training)."""
+        return self.serving.prepare(ctx)
 
     def _device(self) -> tuple[str, str]:
         import torch
@@ -134,8 +156,8 @@ class LoraStrategy(Strategy):
         if reused:
             ctx.status(f"LoRA adapter {key} reused from the cache (trained {self.meta['built']} in "
                        f"{self.meta['training']['wall_s']:.1f}s; that one-off cost stays in the record)")
-        self.prompting.adapter = str(folder)
-        info = self.prompting.prepare(ctx)  # calibration (when on) through the adapter
+        self.serving.adapter = str(folder)
+        info = self.serving_info = self.prepare_serving(ctx)  # calibration (when on) through the adapter
         if self.config.forgetting_probe and ctx.backend is not None:
             self.forgetting = self._probe(ctx.backend, folder)
         self.training = TrainingFacts.model_validate({**self.meta["training"], "reused": reused})
@@ -154,7 +176,7 @@ class LoraStrategy(Strategy):
         device, dtype = self._device()
         tokenizer = AutoTokenizer.from_pretrained(resolved.path)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        messages = lambda s: self.prompting.parts(s).messages()  # noqa: E731
+        messages = self.training_messages()
         lengths = self._max_length(resolved.path, train, messages, tokenizer)
         n, overflow = lengths.max_length, self.config.overflow
         train_ex = encode(train, messages, tokenizer, n, overflow=overflow, report=lengths)
@@ -174,7 +196,8 @@ class LoraStrategy(Strategy):
         r = train_adapter(resolved.path, train_ex, val_ex, self.config, seed=self._seed(ctx), device=device,
                           dtype=dtype, threads=self.config.threads or self.spec.model.threads, out_dir=out_dir,
                           pad_id=pad, choices=choices, gold=gold, status=ctx.status,
-                          progress=lambda done, total, detail: ctx.step("LoRA training", done, total, detail))
+                          progress=lambda done, total, detail: ctx.step("LoRA training", done, total, detail),
+                          init_text=self.prompting.system_prompt(), **self.train_options())
         if self.config.merge_export:
             tokenizer.save_pretrained(out_dir / "merged")
         hardware = device
@@ -194,7 +217,8 @@ class LoraStrategy(Strategy):
             "peak_memory_mb": round(r.peak_memory_mb, 1), "peak_memory_how": r.peak_memory_how,
             "hardware": "cuda" if device == "cuda" else "cpu", "hardware_detail": hardware, "dtype": dtype,
             "lengths": lengths.as_dict(),
-            "threads": r.threads, "qlora": self.config.qlora, "resolved": r.resolved, "notes": r.notes + ([split_note] if split_note else []),
+            "threads": r.threads, "qlora": self.config.qlora,
+            "method": r.resolved.get("method", self.config.method), "resolved": r.resolved, "notes": r.notes + ([split_note] if split_note else []),
             "how": ("tokens_per_s = non-padding tokens through forward+backward / train_s (optimizer steps only); "
                     "wall_s = model load + training + validations + save; losses are mean cross-entropy (nats) per "
                     "answer token"),
@@ -235,9 +259,9 @@ class LoraStrategy(Strategy):
 
     # -- predict and finish --------------------------------------------------------------
     def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:
-        if self.prompting.adapter is None:
+        if self.serving.adapter is None:
             raise RuntimeError("predict called before prepare: no adapter")
-        return self.prompting.predict(samples, backend)
+        return self.serving.predict(samples, backend)
 
     def finish(self, samples: list[Sample], rows: list[SampleRow]) -> ArmDetails:
         t = self.training or TrainingFacts()

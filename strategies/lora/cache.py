@@ -35,7 +35,8 @@ def adapter_key(model_id: str, data_hash: str, training_config: dict[str, Any], 
 def lookup(cache_dir: Path, key: str) -> tuple[Path, dict[str, Any]] | None:
     """(adapter folder, its meta) when a complete adapter for `key` exists."""
     folder = built(cache_dir / "lora", key, META_FILE)
-    if folder is None or not (folder / "adapter_config.json").is_file():
+    weights = folder is not None and ((folder / "adapter_config.json").is_file() or (folder / "config.json").is_file())
+    if not weights:  # an adapter, or a whole model (full fine-tuning)
         return None
     return folder, json.loads((folder / META_FILE).read_text(encoding="utf-8"))
 

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from advisor.evaluation.sections import ResolvedTraining
 from advisor.prompting.prompts import InputTemplate
 from advisor.spec.base import Strict
+from strategies.lora.methods import Method, default_learning_rate, merges
 
 __all__ = ["LoraArmConfig", "ResolvedTraining", "resolve_defaults", "TRAINING_FIELDS"]
 
@@ -24,6 +25,9 @@ class LoraArmConfig(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # -- adapter ---------------------------------------------------------------------------
+    method: Method = Field("lora", description="PEFT method: lora, dora (LoRA with magnitude/direction), ia3 "
+                                               "(learned rescaling vectors) or prompt_tuning (trained soft prompt)")
+    virtual_tokens: int = Field(20, ge=1, le=512, description="prompt_tuning: trained embeddings before every prompt")
     rank: int | None = Field(None, ge=1, le=512, description="LoRA rank r; default by model size (8 below 1B params, else 16)")
     alpha: float | None = Field(None, gt=0, description="LoRA alpha (scale = alpha / r); default 2 x rank")
     dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
@@ -84,12 +88,16 @@ class LoraArmConfig(Strict):
     def _qlora_dtype(self) -> LoraArmConfig:
         if self.qlora and self.dtype == "float32":
             raise ValueError("qlora computes in bfloat16; use dtype auto or bfloat16")
+        if self.qlora and self.method not in ("lora", "dora"):
+            raise ValueError(f"qlora trains LoRA/DoRA on a 4-bit base; method {self.method!r} is not supported with it")
+        if self.merge_export and not merges(self.method):
+            raise ValueError(f"method {self.method!r} cannot be merged into the base weights: set merge_export false")
         return self
 
 
 # Fields that change the trained adapter: they (and only they) enter the cache key.
 TRAINING_FIELDS = (
-    "rank", "alpha", "dropout", "target_modules", "learning_rate", "weight_decay", "epochs", "max_steps",
+    "method", "virtual_tokens", "rank", "alpha", "dropout", "target_modules", "learning_rate", "weight_decay", "epochs", "max_steps",
     "max_train_examples", "batch_size", "grad_accum", "warmup_ratio", "schedule", "max_grad_norm", "max_length", "overflow",
     "eval_every", "eval_examples", "patience", "early_stop_metric", "min_delta", "dtype", "qlora", "template",
     "instructions", "mode",
@@ -106,7 +114,8 @@ def resolve_defaults(config: LoraArmConfig, total_params: int, attention_modules
     """
     billions = total_params / 1e9
     rank = config.rank or (8 if billions < 1 else 16)
-    lr = config.learning_rate or (5e-4 if billions < 1 else 2e-4 if billions < 10 else 1e-4)
+    lr = config.learning_rate or default_learning_rate(
+        config.method, 5e-4 if billions < 1 else 2e-4 if billions < 10 else 1e-4)
     targets: list[str] | str
     if isinstance(config.target_modules, list):
         targets = list(config.target_modules)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from strategies.lora.config import LoraArmConfig, ResolvedTraining, resolve_defaults
 from strategies.lora.data import IGNORE, Example, bucket_batches, collate
+from strategies.lora.methods import peft_config
 
 __all__ = ["TrainResult", "train_adapter", "attention_modules", "load_base", "lr_factor", "plan_steps"]
 
@@ -156,13 +157,15 @@ def train_adapter(model_path: Path, train: list[Example], validation: list[Examp
                   seed: int, device: str, dtype: str, threads: int | None, out_dir: Path, pad_id: int,
                   choices: list[list[Example]] | None = None, gold: list[int] | None = None,
                   status: Callable[[str], None] = lambda m: None,
-                  progress: Callable[[int, int, str], None] = lambda done, total, detail: None) -> TrainResult:
-    """Train a LoRA adapter on `train`, validate on `validation`, save the best to `out_dir`.
+                  progress: Callable[[int, int, str], None] = lambda done, total, detail: None,
+                  init_text: str = "", full: bool = False) -> TrainResult:
+    """Train a PEFT adapter on `train`, validate on `validation`, save the best to `out_dir`.
+    With `full`, every weight is trained instead and the whole model is saved.
 
     `progress(step, steps, detail)` reports the optimiser steps (loss, tokens/s, eta in
     `detail`); the caller's reporter draws it."""
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
     started = time.perf_counter()
     old_threads = torch.get_num_threads()
@@ -175,17 +178,25 @@ def train_adapter(model_path: Path, train: list[Example], validation: list[Examp
         torch.manual_seed(seed)
         model = load_base(model_path, dtype, device, config.qlora)
         total_before = sum(p.numel() for p in model.parameters())
-        targets = attention_modules(model)
-        if not targets and config.target_modules in ("auto", "attention"):
-            result.notes.append("no attention projections recognised in this architecture: targeting all linear layers")
-        resolved: ResolvedTraining = resolve_defaults(config, total_before, targets or [])
-        if resolved.target_modules == []:
-            resolved = resolved.model_copy(update={"target_modules": "all-linear"})
-        result.resolved = resolved.model_dump()
-        lora = LoraConfig(r=resolved.rank, lora_alpha=resolved.alpha, lora_dropout=config.dropout,
-                          target_modules=resolved.target_modules, bias="none", task_type="CAUSAL_LM")
-        model = get_peft_model(model, lora)
-        result.trainable_params, result.total_params = model.get_nb_trainable_parameters()
+        if full:
+            model.requires_grad_(True)
+            lr = config.learning_rate or (5e-5 if total_before < 1e9 else 1e-5)
+            resolved = ResolvedTraining(rank=0, alpha=0.0, learning_rate=lr, target_modules="all weights", method="full")
+            result.resolved = resolved.model_dump()
+            result.trainable_params = result.total_params = total_before
+        else:
+            targets = attention_modules(model)
+            if not targets and config.target_modules in ("auto", "attention"):
+                result.notes.append("no attention projections recognised in this architecture: targeting all linear layers")
+            resolved: ResolvedTraining = resolve_defaults(config, total_before, targets or [])
+            if resolved.target_modules == []:
+                resolved = resolved.model_copy(update={"target_modules": "all-linear"})
+            result.resolved = {**resolved.model_dump(), "method": config.method}
+            model = get_peft_model(model, peft_config(
+                config.method, rank=resolved.rank, alpha=resolved.alpha, dropout=config.dropout,
+                target_modules=resolved.target_modules, virtual_tokens=config.virtual_tokens, init_text=init_text,
+                tokenizer_path=str(model_path)))
+            result.trainable_params, result.total_params = model.get_nb_trainable_parameters()
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=resolved.learning_rate, weight_decay=config.weight_decay)
         steps, result.epochs = plan_steps(len(train), config)

@@ -123,6 +123,7 @@ class RagStrategy(Strategy):
         super().__init__(config, spec)
         self.retriever: Retriever | None = None
         self.chunks: dict[str, dict[str, Any]] = {}
+        self.adapter: str | None = None  # a fine-tuned adapter every request carries (set by rag-lora)
 
     @classmethod
     def check_task(cls, spec: TaskSpec, config: RagConfig) -> None:
@@ -198,7 +199,7 @@ class RagStrategy(Strategy):
                                backend, max_new)
         sendable = [i for i, (msgs, _, _) in enumerate(packed) if msgs is not None]
         requests = [GenerateRequest(messages=packed[i][0], max_new_tokens=max_new, temperature=gen.temperature,
-                                    stop=tuple(gen.stop)) for i in sendable]
+                                    stop=tuple(gen.stop), adapter=self.adapter) for i in sendable]
         results = dict(zip(sendable, backend.generate(requests) if requests else []))
         preds = []
         for i, (s, r, (msgs, kept, ntok)) in enumerate(zip(samples, found, packed)):

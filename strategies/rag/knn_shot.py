@@ -24,7 +24,7 @@ from advisor.evaluation.record import SampleRow
 from advisor.retrieval.retrieve import Retriever
 from advisor.spec.model import TaskSpec
 from advisor.evaluation.sections import ArmDetails, PrepareFacts
-from advisor.evaluation.strategy import PrepareContext, Prediction
+from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction
 
 from strategies.prompting.arm import PromptingConfig, PromptingStrategy
 from strategies.rag.common import EmbeddingSettings, embed_facts, embedder_for, index_params, index_report, retrieval_details
@@ -105,6 +105,17 @@ class KnnShotStrategy(PromptingStrategy):
                 demos, ms = timed[p.sample_id]
                 p.extra.demonstration_ids, p.extra.retrieval_ms = [d.id for d in demos], round(ms, 3)
         return preds
+
+    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> Estimate:
+        """The prompting estimate with `shots` drawn examples standing in for the retrieved ones;
+        demonstrations differ per input, so no prompt prefix is shared (nothing is cached)."""
+        out = super().estimate(ctx, test)
+        if self.config.shots:
+            out.cached_prompt_tokens = 0
+            out.notes = [n for n in out.notes if "prefix caching" not in n] + [
+                f"counted with {self.config.shots} drawn training examples in place of the retrieved ones; "
+                "demonstrations differ per input, so no shared prefix is cached"]
+        return out
 
     def finish(self, samples: list[Sample], rows: list[SampleRow]) -> ArmDetails:
         latencies = [r.extra.retrieval_ms for r in rows if r.extra.retrieval_ms is not None]

@@ -1,0 +1,1 @@
+"""The classical baseline: TF-IDF features + logistic regression (no LLM at all)."""

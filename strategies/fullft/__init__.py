@@ -1,0 +1,1 @@
+"""Full fine-tuning of small models: every weight trained, same trainer as the LoRA arm."""
