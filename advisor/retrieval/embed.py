@@ -19,17 +19,17 @@ Every embedder returns L2-normalised float32 vectors, so inner product = cosine,
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import re
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from advisor.progress import Steps
 from advisor.retrieval.embed_progress import progress_sink
+from advisor.retrieval.threads import torch_threads
 
 __all__ = ["Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder", "BACKENDS", "choose_backend"]
 
@@ -82,22 +82,6 @@ class HashEmbedder:
         if progress is not None:
             progress(len(texts), len(texts), "texts")
         return out / norms
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run with `n` torch CPU threads, then restore (the LM backend keeps its own setting)."""
-    if not n:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class SentenceTransformerEmbedder:

@@ -1,4 +1,4 @@
-"""Scoped FAISS thread settings: set for a block, restored afterwards.
+"""Scoped FAISS and torch thread settings: set for a block, restored afterwards.
 
 FAISS keeps its OpenMP thread count in process-wide state. Searching one query at a time
 on one thread (the served-system measurement) or building on a chosen number of threads
@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-__all__ = ["faiss_threads"]
+__all__ = ["faiss_threads", "torch_threads"]
 
 
 @contextmanager
@@ -28,3 +28,19 @@ def faiss_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(before)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with `n` torch CPU threads (None or 0: leave it as it is), then restore."""
+    if not n:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
