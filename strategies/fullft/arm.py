@@ -57,7 +57,8 @@ class FullFtStrategy(LoraStrategy):
         device = spec.model.device if spec.model.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = config.dtype if config.dtype != "auto" else ("bfloat16" if device == "cuda" else "float32")
         folder = resolve_model(spec.model.name, spec.model.dtype).path
-        est = estimate_training_bytes(folder, dtype, config.batch_size, config.max_length)
+        seq_len = config.max_length or _longest_auto_length(spec, folder)  # auto follows the data, at most this
+        est = estimate_training_bytes(folder, dtype, config.batch_size, seq_len)
         if config.memory_limit_gb is not None:
             limit, how = int(config.memory_limit_gb * GIB), "memory_limit_gb in the arm config"
         else:
@@ -68,7 +69,7 @@ class FullFtStrategy(LoraStrategy):
                 f"full-ft of {spec.model.name} ({est.params / 1e6:,.0f}M parameters) needs about "
                 f"{parts['total_gib']:.1f} GiB (weights {parts['weights_gib']:.1f} + gradients {parts['gradients_gib']:.1f}"
                 f" + 2 Adam states {parts['adam_gib']:.1f} + best copy {parts['best_copy_gib']:.1f} + activations "
-                f"{parts['activations_gib']:.1f} at batch {config.batch_size} x {config.max_length} tokens, {dtype}) "
+                f"{parts['activations_gib']:.1f} at batch {config.batch_size} x {seq_len} tokens, {dtype}) "
                 f"but the limit is {limit / GIB:.1f} GiB ({how} on {device})",
                 hint="use strategy: lora, a smaller model, or a smaller batch_size / max_length")
 
@@ -82,5 +83,18 @@ class FullFtStrategy(LoraStrategy):
         out = super().prepare(ctx)
         resolved = resolve_model(self.spec.model.name, self.spec.model.dtype)
         dtype = out.training.dtype if out.training is not None else "float32"
-        est = estimate_training_bytes(resolved.path, dtype, self.config.batch_size, self.config.max_length)
+        lengths = out.training.lengths if out.training is not None else None
+        seq_len = self.config.max_length or (lengths.max_length if lengths is not None else
+                                             _longest_auto_length(self.spec, resolved.path))
+        est = estimate_training_bytes(resolved.path, dtype, self.config.batch_size, seq_len)
         return out.model_copy(update={"memory_estimate": MemoryFacts(**est.as_dict())})
+
+
+def _longest_auto_length(spec: TaskSpec, folder) -> int:
+    """The most an automatic max_length can be (strategies.lora.data.auto_max_length caps it by
+    the model window and 2048): the memory check before training assumes it."""
+    import json
+
+    window = spec.model.max_context or int(json.loads((folder / "config.json").read_text()).get(
+        "max_position_embeddings") or 2048)
+    return min(window, 2048)
