@@ -62,8 +62,9 @@ def calibrate(backend: Backend, batch: int, seed: int = 0) -> dict[str, Any]:
 
 
 def estimate_run(task: LoadedTask, arms: list[str] | None = None, limit: int | None = None,
-                 backend_name: str | None = None, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Per-arm estimates and the calibration they rest on."""
+                 backend_name: str | None = None, reporter: Reporter | None = None,
+                 tuning: Any = None) -> dict[str, Any]:
+    """Per-arm estimates and the calibration they rest on (and a tuning budget's, given a TuningSpec)."""
     from advisor.evaluation.runner import make_backend
 
     reporter = reporter or NullReporter()
@@ -93,10 +94,16 @@ def estimate_run(task: LoadedTask, arms: list[str] | None = None, limit: int | N
             hook = getattr(strategy, "estimate", None)
             est = dict(hook(ctx, test) or {}) if hook else {"notes": ["this arm gives no estimate"]}
             rows.append({"arm": arm.name, "strategy": arm.strategy, **est, **_times(est, cal, pricing)})
+        tuned = None
+        if tuning is not None:
+            from advisor.tuning.estimate import estimate_tuning
+
+            reporter.status("estimating the tuning budget")
+            tuned = estimate_tuning(task, splits, backend, cal, tuning, arms, cache_root() / "artifacts")
     finally:
         backend.close()
     return {"task": spec.name, "test_items": len(test), "backend": name, "calibration": cal, "arms": rows,
-            "pricing": pricing.model_dump(mode="json")}
+            "pricing": pricing.model_dump(mode="json"), "tuning": tuned}
 
 
 def _times(est: dict[str, Any], cal: dict[str, Any], pricing) -> dict[str, Any]:

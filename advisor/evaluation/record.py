@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.errors import UserError
+from advisor.tuning.results import SeedSpread, TuningResult
 
 __all__ = ["SCHEMA_VERSION", "ArmResult", "RunRecord", "SampleRow", "write_record", "read_record", "append_samples",
            "read_samples", "group_by_arm"]
@@ -70,6 +71,8 @@ class ArmResult(_Model):
     sample_errors: int = 0
     started: str | None = None
     wall_s: float | None = None
+    tuning: TuningResult | None = None  # `advisor tune`: every trial, the chosen config, tuning seconds
+    seeds: SeedSpread | None = None  # `repeats: N`: the primary metric under each seed
 
 
 class RunRecord(_Model):

@@ -8,6 +8,7 @@ arm that fails is recorded with its error and the next one runs; Ctrl-C marks th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 import traceback
@@ -41,6 +42,8 @@ class RunOptions:
     out: Path | None = None  # run directory; default runs/<timestamp>_<task>_<id>
     seed: int | None = None  # overrides the spec's seed
     resume: Path | None = None  # an interrupted run directory to continue
+    tune: Any = None  # a TuningSpec: tune every chosen arm on validation first (advisor.tuning); None = no tuning
+    executor: Any = None  # an advisor.tuning.Executor for arms, trials and seeds; None = local, sequential
 
 
 def _now() -> str:
@@ -152,7 +155,7 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
     spec = task.spec
     if options.seed is not None:
         spec = spec.model_copy(update={"seed": options.seed})
-        task = LoadedTask(spec, task.path, task.arm_configs, task.lines)
+        task = dataclasses.replace(task, spec=spec)
     names = [a.name for a in spec.arms]
     chosen = options.arms or names
     unknown = [a for a in chosen if a not in names]
@@ -196,7 +199,19 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
     started = time.perf_counter()
     ctx_base = dict(spec=spec, splits=splits, seed=spec.seed, cache_dir=cache_root() / "artifacts", run_dir=run_dir,
                     backend=backend, status=reporter.status)
+    from advisor.tuning.driver import apply_tuning, attach_tuning, tune_arms
+    from advisor.tuning.executor import LocalExecutor, Unit
+
+    executor = options.executor or LocalExecutor()
+    order = {a.name: i for i, a in enumerate(spec.arms)}
     try:
+        tuned = {}
+        if options.tune is not None:  # validation only: tune_arms never receives the test split
+            tuned = tune_arms(task, splits, backend, [a.name for a in spec.arms if a.name in chosen], options.tune,
+                              run_dir=run_dir, cache_dir=ctx_base["cache_dir"], executor=executor,
+                              status=reporter.status)
+            task = apply_tuning(task, tuned)
+        units = []
         for i, arm in enumerate(spec.arms):
             if arm.name not in chosen:
                 continue
@@ -206,10 +221,30 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
                 continue
             done = read_samples(run_dir, arm.name) if previous else []
             ctx = PrepareContext(arm_name=arm.name, **ctx_base)
-            record.arms.append(_run_arm(task, i, test, backend, ctx, run_dir, reporter, done))
+            units.append(Unit(key=f"arm/{spec.name}/{arm.name}", fn=_run_arm,
+                              kwargs=dict(task=task, arm_index=i, test=test, backend=backend, ctx=ctx, run_dir=run_dir,
+                                          reporter=reporter, done=done)))
+
+        def arm_done(unit_result) -> None:
+            result = unit_result.value
+            if not unit_result.ok:  # _run_arm records its own failures; this is the executor's
+                name = unit_result.key.rsplit("/", 1)[-1]
+                arm = spec.arms[order[name]]
+                result = ArmResult(name=name, strategy=arm.strategy, status="failed", config={},
+                                   errors=[f"{type(unit_result.error).__name__}: {unit_result.error}"])
+            attach_tuning(result, tuned.get(result.name), str(backend.info.device))
+            record.arms.append(result)
+            record.arms.sort(key=lambda a: order.get(a.name, len(order)))
             write_record(run_dir, record)
-            if record.arms[-1].status == "cancelled":
+            if result.status == "cancelled":
                 raise KeyboardInterrupt
+
+        executor.map(units, on_done=arm_done)
+        if spec.repeats > 1:
+            from advisor.tuning.repeats import seed_spreads
+
+            seed_spreads(task, record.arms, splits, test, backend, ctx_base["cache_dir"], executor, reporter.status)
+            write_record(run_dir, record)
         statuses = {a.status for a in record.arms}
         record.status = "ok" if statuses <= {"ok"} else ("failed" if statuses == {"failed"} else "partial")
         record.recommendation = _decide(record, run_dir, spec, reporter)

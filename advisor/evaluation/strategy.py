@@ -33,6 +33,9 @@ class PrepareContext:
     run_dir: Path | None
     backend: Backend | None
     status: Callable[[str], None] = lambda msg: None
+    # Tuning: arms that learn step by step (LoRA) call report(step, validation value, higher is
+    # better) at each validation; the tuner may raise from it to stop a hopeless trial.
+    report: Callable[[int, float], None] | None = None
 
 
 @dataclass

@@ -6,7 +6,7 @@ found in one pass are reported together so a user fixes them in one go.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ class LoadedTask:
     path: Path
     arm_configs: dict[str, BaseModel]
     lines: LineMap
+    searches: dict[str, dict[str, Any]] = field(default_factory=dict)  # arm -> `search:` overrides (advisor.tuning.space)
 
 
 def _describe(err: dict[str, Any]) -> str:
@@ -134,7 +135,13 @@ def load_task(path: str | Path) -> LoadedTask:
                         f"unknown backend {spec.backend!r}; expected one of: {', '.join(registry.backends.names())}")
 
     configs: dict[str, BaseModel] = {}
+    searches: dict[str, dict[str, Any]] = {}
+    arms = []
     for i, arm in enumerate(spec.arms):
+        raw_search = arm.config.get("search") if isinstance(arm.config, dict) else None
+        if "search" in arm.config:  # tuning's search space, not a setting of the arm itself
+            arm = arm.model_copy(update={"config": {k: v for k, v in arm.config.items() if k != "search"}})
+        arms.append(arm)
         if arm.strategy not in registry.strategies:
             raise SpecError(path, lines.line_of(("arms", i, "strategy")), f"arms[{i}].strategy",
                             f"unknown strategy {arm.strategy!r}; expected one of: {', '.join(registry.strategies.names())}")
@@ -150,4 +157,11 @@ def load_task(path: str | Path) -> LoadedTask:
                 check(spec, configs[arm.name])
             except UserError as exc:
                 raise SpecError(path, lines.line_of(("arms", i, "config")), f"arms[{i}].config", exc.message) from None
-    return LoadedTask(spec=spec, path=path.resolve(), arm_configs=configs, lines=lines)
+        if "search" in spec.arms[i].config:
+            from advisor.tuning.space import parse_search, space_of
+
+            cls = registry.strategies.get(arm.strategy)
+            searches[arm.name] = parse_search(raw_search, space_of(cls, configs[arm.name], spec, None), cls.Config,
+                                              arm.config, path=path, lines=lines, loc=("arms", i, "config", "search"))
+    spec = spec.model_copy(update={"arms": arms})
+    return LoadedTask(spec=spec, path=path.resolve(), arm_configs=configs, lines=lines, searches=searches)

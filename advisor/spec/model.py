@@ -16,6 +16,7 @@ from advisor.spec.base import Strict
 from advisor.spec.corpus import CorpusSpec
 from advisor.spec.policy import DecisionSpec, PricingSpec
 from advisor.spec.serving import ServingSpec
+from advisor.spec.tuning import TuningSpec
 
 __all__ = [
     "TaskType", "Strict", "SplitSpec", "DataSpec", "ModelSpec", "GenerationSpec", "ArmSpec",
@@ -120,6 +121,9 @@ class TaskSpec(Strict):
     corpus: CorpusSpec | None = Field(None, description="documents for retrieval arms (see advisor.spec.corpus)")
     pricing: PricingSpec = Field(default_factory=PricingSpec, description="hardware and API prices, volume")
     decision: DecisionSpec = Field(default_factory=DecisionSpec, description="constraints, weights, alpha")
+    tuning: TuningSpec | None = Field(None, description="equal-budget tuning for `advisor tune` (see advisor.spec.tuning)")
+    repeats: int = Field(1, ge=1, le=50, description="seeds each seed-dependent arm runs with (demo draws, LoRA "
+                                                     "init and data order); the record keeps every seed's metric")
 
     @model_validator(mode="after")
     def _check(self) -> TaskSpec:

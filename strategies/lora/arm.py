@@ -21,10 +21,11 @@ from advisor.artifacts.models import resolve_model
 from advisor.spec.model import TaskSpec
 from advisor.evaluation.strategy import OneOffCost, PrepareContext, Prediction
 from strategies.lora import cache
-from strategies.lora.config import TRAINING_FIELDS, LoraArmConfig
+from strategies.lora.config import TRAINING_FIELDS, LoraArmConfig, resolve_schedule
 from strategies.lora.data import data_hash, encode
 from strategies.lora.risks import forgetting_probe, leakage, overfitting
 from strategies.prompting.arm import PromptingConfig, PromptingStrategy
+from strategies.search_spaces import always_seeded, lora_fixed, lora_space
 
 __all__ = ["LoraStrategy"]
 
@@ -33,18 +34,42 @@ class LoraStrategy:
     """LoRA fine-tuning with validation and early stopping; registered as `lora`."""
 
     Config = LoraArmConfig
+    search_space = staticmethod(lora_space)
+    tuning_fixed = staticmethod(lora_fixed)
+    trial_only = ("forgetting_probe",)  # tuning skips the probe; the tuned arm's test run measures it
+    seed_dependent = staticmethod(always_seeded)
 
     def __init__(self, config: LoraArmConfig, spec: TaskSpec) -> None:
         self.config = config
         self.spec = spec
-        self.prompting = PromptingStrategy(PromptingConfig(
-            shots=0, mode=config.mode, template=config.template, instructions=config.instructions,
-            max_new_tokens=config.max_new_tokens, calibrate=config.calibrate,
-            length_normalize=config.length_normalize), spec)
+        self.prompting = self._prompting(config.max_new_tokens)
         self.mode = self.prompting.mode
         self.train: list[Sample] = []
         self.meta: dict[str, Any] = {}
         self.forgetting: dict[str, Any] | None = None
+
+    def _prompting(self, max_new_tokens: int | None) -> PromptingStrategy:
+        c = self.config
+        return PromptingStrategy(PromptingConfig(
+            shots=0, mode=c.mode, template=c.template, instructions=c.instructions, max_new_tokens=max_new_tokens,
+            calibrate=c.calibrate, length_normalize=c.length_normalize), self.spec)
+
+    def _resolve(self, ctx: PrepareContext, train: list[Sample]) -> list[str]:
+        """Fill the defaults that depend on the data: epochs from the examples and labels; in
+        generate mode, the answer length from the longest training answer (+2 tokens)."""
+        notes = []
+        resolved = resolve_schedule(self.config, len(train), len(self.spec.labels or []) or 2)
+        if resolved is not self.config:
+            notes.append(f"epochs {resolved.epochs:g} chosen from {len(train)} train examples and "
+                         f"{len(self.spec.labels or []) or 'no'} labels (default_epochs)")
+            self.config = resolved
+        if self.mode == "generate" and self.config.max_new_tokens is None and ctx.backend is not None and train:
+            empty = ctx.backend.count_tokens([[{"role": "assistant", "content": ""}]])[0]
+            lengths = ctx.backend.count_tokens([[{"role": "assistant", "content": s.target}] for s in train])
+            longest = max(lengths) - empty + 2
+            self.prompting = self._prompting(min(4096, max(1, longest)))
+            notes.append(f"max_new_tokens {longest} from the longest training answer")
+        return notes
 
     # -- checks --------------------------------------------------------------------------
     @staticmethod
@@ -111,6 +136,7 @@ class LoraStrategy:
         self.check_task(self.spec, self.config)
         resolved = resolve_model(self.spec.model.name, self.spec.model.dtype, status=ctx.status)
         train, val, split_note = self._splits(ctx)
+        resolve_notes = self._resolve(ctx, train)
         self.train = list(ctx.splits.train)
         key = self._key(ctx, resolved.model_id, train, val)
         found = cache.lookup(ctx.cache_dir, key)
@@ -132,6 +158,8 @@ class LoraStrategy:
         training = dict(self.meta["training"], reused=reused)
         cost = OneOffCost(kind="training", what="LoRA training", seconds=training["wall_s"], hardware=training["hardware"],
                           reused=reused, built=self.meta["built"], artifact=str(folder))
+        if resolve_notes:
+            training["defaults_from_data"] = resolve_notes
         out = {"mode": self.mode, "adapter": str(folder), "cache_key": key, "reused": reused,
                "one_off": [cost.as_dict()], "training": training}
         if "calibration" in info:
@@ -160,7 +188,8 @@ class LoraStrategy:
         ctx.status(f"training LoRA adapter {key} on {len(train_ex)} examples ({device}, {dtype})")
         r = train_adapter(resolved.path, train_ex, val_ex, self.config, seed=self._seed(ctx), device=device,
                           dtype=dtype, threads=self.config.threads or self.spec.model.threads, out_dir=out_dir,
-                          pad_id=pad, choices=choices, gold=gold, status=ctx.status)
+                          pad_id=pad, choices=choices, gold=gold, status=ctx.status,
+                          report=getattr(ctx, "report", None))
         if self.config.merge_export:
             tokenizer.save_pretrained(out_dir / "merged")
         hardware = device
@@ -228,8 +257,8 @@ class LoraStrategy:
         from strategies.lora.train import plan_steps
 
         train, val, _ = self._splits(ctx)
+        notes = self._resolve(ctx, train)
         steps, epochs = plan_steps(len(train), self.config)
-        notes = []
         out: dict[str, Any] = {"requests": len(test)}
         if ctx.backend is not None:
             messages = [self.prompting.parts(s).messages() for s in train]

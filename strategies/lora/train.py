@@ -69,7 +69,7 @@ def attention_modules(model: Any) -> list[str]:
 def plan_steps(n_examples: int, config: LoraArmConfig) -> tuple[int, float]:
     """(optimizer steps, epochs they cover)."""
     per_epoch = max(1, math.ceil(math.ceil(n_examples / config.batch_size) / config.grad_accum))
-    steps = config.max_steps or max(1, math.ceil(config.epochs * per_epoch))
+    steps = config.max_steps or max(1, math.ceil((config.epochs or 1.0) * per_epoch))
     return steps, steps / per_epoch
 
 
@@ -155,8 +155,13 @@ def evaluate(model: Any, examples: list[Example], batch_size: int, pad_id: int, 
 def train_adapter(model_path: Path, train: list[Example], validation: list[Example], config: LoraArmConfig, *,
                   seed: int, device: str, dtype: str, threads: int | None, out_dir: Path, pad_id: int,
                   choices: list[list[Example]] | None = None, gold: list[int] | None = None,
-                  status: Callable[[str], None] = lambda m: None) -> TrainResult:
-    """Train a LoRA adapter on `train`, validate on `validation`, save the best to `out_dir`."""
+                  status: Callable[[str], None] = lambda m: None,
+                  report: Callable[[int, float], None] | None = None) -> TrainResult:
+    """Train a LoRA adapter on `train`, validate on `validation`, save the best to `out_dir`.
+
+    `report(step, value)` receives every validation (accuracy when it is computed, else minus
+    the loss: higher is better either way); a tuner raises from it to stop a hopeless trial.
+    """
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -201,6 +206,8 @@ def train_adapter(model_path: Path, train: list[Example], validation: list[Examp
             if acc is not None:
                 result.val_accuracy.append([step, round(acc, 5)])
             value = loss if lower_better else (acc if acc is not None else -loss)
+            if report is not None:
+                report(step, acc if acc is not None else -loss)
             better = value < best_value - config.min_delta if lower_better else value > best_value + config.min_delta
             if better or best_state is None:
                 best_value, result.best_step, bad = value, step, 0

@@ -24,6 +24,7 @@ from advisor.errors import UserError
 from advisor.prompting.prompts import InputTemplate, PromptParts, fit_prompts
 from advisor.spec.model import TaskSpec
 from advisor.evaluation.strategy import PrepareContext, Prediction
+from strategies.search_spaces import demos_drawn, prompting_space
 
 __all__ = ["PromptingConfig", "PromptingStrategy", "pick_demonstrations", "CONTENT_FREE"]
 
@@ -72,6 +73,8 @@ class PromptingStrategy:
     """Zero-/k-shot prompting; registered as `prompting`."""
 
     Config = PromptingConfig
+    search_space = staticmethod(prompting_space)
+    seed_dependent = staticmethod(demos_drawn)
 
     def __init__(self, config: PromptingConfig, spec: TaskSpec) -> None:
         self.config = config

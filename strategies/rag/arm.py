@@ -27,6 +27,7 @@ from advisor.spec.model import TaskSpec
 from advisor.evaluation.strategy import PrepareContext, Prediction
 
 from strategies.rag.common import EmbeddingSettings, embedder_for, index_params, index_report, latency_summary
+from strategies.search_spaces import never_seeded, rag_space
 
 __all__ = ["RagConfig", "RagStrategy", "pack_passages", "format_passage", "embed_text"]
 
@@ -114,6 +115,8 @@ class RagStrategy:
     """Retrieval-augmented generation over the task's corpus; registered as `rag`."""
 
     Config = RagConfig
+    search_space = staticmethod(rag_space)
+    seed_dependent = staticmethod(never_seeded)
 
     def __init__(self, config: RagConfig, spec: TaskSpec) -> None:
         self.config, self.spec = config, spec
