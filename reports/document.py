@@ -161,7 +161,10 @@ def _errors(d: ReportData) -> list[Block]:
 
 
 def build_document(d: ReportData, plots: bool = False) -> list[Block]:
-    blocks = _overview(d) + _recommendation(d) + _arm_table(d) + _pairs(d) + _costs(d) + _details(d) + _errors(d)
+    from reports.tuning import tuning_blocks
+
+    blocks = (_overview(d) + _recommendation(d) + _arm_table(d) + _pairs(d) + _costs(d) + tuning_blocks(d)
+              + _details(d) + _errors(d))
     if plots:
         figures = all_plots(d)
         if figures:

@@ -42,7 +42,7 @@ def tune_arms(task: LoadedTask, splits: Splits, backend: Backend, arms: list[str
     storage = run_dir / STORAGE_FILE if run_dir is not None else None
     units = [Unit(key=f"tune/{task.spec.name}/{name}", fn=tune_arm,
                   kwargs=dict(task=task, arm_name=name, splits=firewalled, backend=backend, tuning=tuning,
-                              storage=storage, cache_dir=cache_dir, status=status))
+                              storage=storage, cache_dir=cache_dir, executor=executor, status=status))
              for name in arms]
     out: dict[str, TuningResult] = {}
     for name, result in zip(arms, executor.map(units)):

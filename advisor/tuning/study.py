@@ -206,7 +206,8 @@ def _result(study: Any, space: dict, fixed: dict, base: Any, cls: Any, tuning: T
 
     states = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
               optuna.trial.TrialState.FAIL: "failed"}
-    trials = [TrialResult(number=t.number, params=t.params, value=t.value, state=states[t.state],
+    trials = [TrialResult(number=t.number, params=t.params, state=states[t.state],
+                          value=t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
                           seconds=float(t.user_attrs.get("seconds", 0.0)), intermediate=t.user_attrs.get("intermediate", []),
                           note=t.user_attrs.get("note"), enqueued=bool(t.user_attrs.get("enqueued")))
               for t in study.trials if t.state in states]
