@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--tune", action="store_true", help="tune every arm first (the task's `tuning:` block)")
         cmd.add_argument("--trials", type=_positive, help="tuning budget: trials per arm (overrides the task's)")
         cmd.add_argument("--seconds", type=float, help="tuning budget: wall seconds per arm (overrides the task's)")
+        cmd.add_argument("--executor", default="local",
+                         help="where arms, tuning trials and seed repeats run (default local: in this process, "
+                              "one after the other)")
     val = sub.add_parser("validate", help="check a task file and its data without loading a model")
     val.add_argument("task", type=Path)
     rep = sub.add_parser("report", help="render a past run from its run.json")
@@ -120,8 +123,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     tuning = _tuning(task, args)
     if args.dry_run:
         return _dry_run(task, arms, args, err, tuning)
+    from advisor.tuning.executor import get_executor
+
     options = RunOptions(arms=arms, limit=args.limit, backend=args.backend, out=args.out, seed=args.seed,
-                         resume=args.resume, tune=tuning)
+                         resume=args.resume, tune=tuning, executor=get_executor(args.executor))
     reporter = RichReporter(err)
     try:
         record, run_dir = run_task(task, options, reporter)

@@ -74,9 +74,11 @@ def tuning_curves(d: ReportData) -> str | None:
     if not tuned:
         return None
     m = tuned[0].tuning.metric
-    chart = Chart(f"best validation {m} so far against trials spent", "trials", f"{m} (%)")
+    x = "seconds" if "seconds" in tuned[0].tuning.budget else "trials"  # the unit the budget was given in
+    chart = Chart(f"best validation {m} so far against {x} spent", "trials" if x == "trials" else "tuning seconds",
+                  f"{m} (%)")
     for i, a in enumerate(tuned):
-        pts = [(x, 100 * y) for x, y in a.tuning.best_so_far()]
+        pts = [(bx, 100 * y) for bx, y in a.tuning.best_so_far(x)]
         color = PALETTE[i % len(PALETTE)]
         chart.line(pts, color, a.name)
         chart.points(pts, color)

@@ -294,3 +294,17 @@ def test_dry_run_estimates_the_tuning_budget(tmp_path: Path, capsys) -> None:
     row = next(r for r in est["tuning"]["arms"] if r["arm"] == "two-shot")
     assert row["total_s"] == pytest.approx(5 * row["per_trial_s"]) and row["per_trial_s"] >= 0
     assert main(["run", str(path), "--trials", "3"]) == 2  # a budget without --tune is a mistake
+
+
+def test_tune_command_end_to_end_on_the_fake_backend(tmp_path: Path, capsys) -> None:
+    path = make_task(tmp_path, TASK_YAML + "tuning: {budget: {trials: 2}, seed: 5}\n", spam_rows(60))
+    assert main(["tune", str(path), "--arms", "two-shot", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "tuning (validation only)" in out
+    record, _ = read_record(tmp_path / "run")
+    t = record.arm("two-shot").tuning
+    assert len(t.trials) == 2 and t.seed == 5 and record.spec["tuning"]["budget"] == {"trials": 2, "seconds": None}
+    assert main(["run", str(path), "--tune", "--seconds", "0.5", "--out", str(tmp_path / "run2"), "--arms", "zero"]) == 0
+    assert read_record(tmp_path / "run2")[0].arm("zero").tuning.budget == {"seconds": 0.5}
+    assert main(["run", str(path), "--executor", "nope"]) == 2
+    assert "unknown executor 'nope'" in capsys.readouterr().err
