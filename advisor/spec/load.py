@@ -149,7 +149,7 @@ def load_task(path: str | Path) -> LoadedTask:
         try:
             configs[arm.name] = config_cls.model_validate(arm.config)
         except ValidationError as exc:
-            allowed = {("arms", i, "config"): sorted(config_cls.model_fields)}
+            allowed = {("arms", i, "config"): sorted([*config_cls.model_fields, "search"])}
             raise format_validation_error(path, lines, exc, prefix=("arms", i, "config"), allowed=allowed) from None
         check = getattr(registry.strategies.get(arm.strategy), "check_task", None)
         if check is not None:
