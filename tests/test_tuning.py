@@ -129,8 +129,11 @@ def test_overrides_narrow_and_switch_off_parameters(tmp_path: Path) -> None:
     result = tune_arm(task, "two-shot", load_splits(task.spec), registry.backends.get("fake")(), 
                       TuningSpec(budget=BudgetSpec(trials=6)), storage=None, cache_dir=tmp_path / "c")
     assert set(result.space) == {"shots", "calibrate"}
-    assert all(t.params["shots"] in (2, 3) and t.params["calibrate"] is False for t in result.trials)
-    assert len({(t.params["shots"],) for t in result.trials if t.note is None}) == 2  # finite space: 2 configs run
+    own, rest = result.trials[0], result.trials[1:]
+    assert own.enqueued and own.params == {"shots": 2, "calibrate": True}  # its own config, outside the override
+    assert all(t.params["shots"] in (2, 3) and t.params["calibrate"] is False for t in rest)
+    assert len({t.params["shots"] for t in rest if t.note is None}) == 2  # finite space: each config run once
+    assert len(result.trials) < 6  # and the search stopped when the space was exhausted
 
 
 # -- the test-split firewall -----------------------------------------------------------------
@@ -306,3 +309,15 @@ def test_tune_command_end_to_end_on_the_fake_backend(tmp_path: Path, capsys) -> 
     assert read_record(tmp_path / "run2")[0].arm("zero").tuning.budget == {"seconds": 0.5}
     assert main(["run", str(path), "--executor", "nope"]) == 2
     assert "unknown executor 'nope'" in capsys.readouterr().err
+
+
+def test_own_config_outside_the_space_is_still_trial_zero(tmp_path: Path, recording) -> None:
+    text = REC_YAML.replace("config: {quality: 0.5}", "config:\n      quality: 0.5\n      search: {quality: [0.0, 0.1]}")
+    task = load_task(make_task(tmp_path, text, spam_rows(60)))
+    result = tune_arm(task, "rec", load_splits(task.spec), registry.backends.get("fake")(),
+                      TuningSpec(budget=BudgetSpec(trials=3)), storage=None, cache_dir=tmp_path)
+    own = result.trials[0]
+    assert own.enqueued and own.params == {"quality": 0.5} and own.value == result.baseline_value
+    assert all(0.0 <= t.params["quality"] <= 0.1 for t in result.trials[1:])
+    assert result.best_value == own.value and result.best_params == {}  # nothing beat it: the own config stays
+    assert result.chosen_config["quality"] == 0.5

@@ -135,9 +135,13 @@ def tune_arm(task: LoadedTask, arm_name: str, splits: Splits, backend: Backend, 
     study = optuna.create_study(study_name=name, storage=url, load_if_exists=True, sampler=_sampler(tuning, seed),
                                 pruner=_pruner(tuning), direction="maximize" if higher else "minimize")
     base_params = {k: getattr(base, k, None) for k in space}
-    enqueue = tuning.include_config and all(p.contains(base_params[k]) for k, p in space.items())
-    if enqueue and not study.trials:
-        study.enqueue_trial(base_params, user_attrs={"enqueued": True})
+    inside = all(p.contains(base_params[k]) for k, p in space.items())
+    own_first = False  # the arm's own config has "auto" values outside the space (LoRA rank, lr): run it as is
+    if tuning.include_config and not study.trials:
+        if inside:
+            study.enqueue_trial(base_params, user_attrs={"enqueued": True})
+        else:
+            own_first = True
     finite = _space_size(space)
     seen: dict[str, float] = {}
 
@@ -148,7 +152,7 @@ def tune_arm(task: LoadedTask, arm_name: str, splits: Splits, backend: Backend, 
         return sum(float(t.user_attrs.get("seconds", 0.0)) for t in finished())
 
     for t in finished():
-        if t.state == optuna.trial.TrialState.COMPLETE:
+        if t.state == optuna.trial.TrialState.COMPLETE and (t.params or not space):
             seen.setdefault(json.dumps(t.params, sort_keys=True), t.value)
     started = time.perf_counter()
     already = spent()
@@ -160,8 +164,13 @@ def tune_arm(task: LoadedTask, arm_name: str, splits: Splits, backend: Backend, 
 
     while left():
         trial = study.ask()
-        params = {k: p.suggest(trial, k) for k, p in space.items()}
-        key = json.dumps(params, sort_keys=True)
+        if own_first:
+            own_first, params, key = False, {}, "own config"
+            trial.set_user_attr("enqueued", True)
+            trial.set_user_attr("own_params", base_params)
+        else:
+            params = {k: p.suggest(trial, k) for k, p in space.items()}
+            key = json.dumps(params, sort_keys=True)
         if key in seen:  # TPE proposed a configuration already measured: reuse it, do not re-run
             trial.set_user_attr("seconds", 0.0)
             trial.set_user_attr("note", "same configuration as an earlier trial: its value reused")
@@ -195,7 +204,8 @@ def tune_arm(task: LoadedTask, arm_name: str, splits: Splits, backend: Backend, 
             trial.set_user_attr("note", f"{type(result.error).__name__}: {result.error}")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
-            seen[key] = result.value
+            if params or not space:  # the own config outside the space is no point of it
+                seen[key] = result.value
             study.tell(trial, result.value)
     return _result(study, space, fixed, base, cls, tuning, seed, metric, higher, items, storage)
 
@@ -206,23 +216,24 @@ def _result(study: Any, space: dict, fixed: dict, base: Any, cls: Any, tuning: T
 
     states = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
               optuna.trial.TrialState.FAIL: "failed"}
-    trials = [TrialResult(number=t.number, params=t.params, state=states[t.state],
+    trials = [TrialResult(number=t.number, params=t.params or t.user_attrs.get("own_params", {}), state=states[t.state],
                           value=t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
                           seconds=float(t.user_attrs.get("seconds", 0.0)), intermediate=t.user_attrs.get("intermediate", []),
                           note=t.user_attrs.get("note"), enqueued=bool(t.user_attrs.get("enqueued")))
               for t in study.trials if t.state in states]
     complete = [t for t in trials if t.state == "complete" and t.value is not None]
     best = (max if higher else min)(complete, key=lambda t: t.value) if complete else None
+    best_params = {} if best is None or (best.enqueued and not study.trials[best.number].params) else best.params
     baseline = next((t.value for t in trials if t.enqueued and t.state == "complete"), None)
     # The chosen config keeps the trials' fixed settings (so a LoRA adapter trained in the best
     # trial is reused from the cache), except those that only make trials cheaper (`trial_only`).
     keep = {k: v for k, v in fixed.items() if k not in getattr(cls, "trial_only", ())}
-    chosen = trial_config(cls.Config, base, best.params if best else {}, keep)
+    chosen = trial_config(cls.Config, base, best_params, keep)
     return TuningResult(
         metric=metric, higher_is_better=higher, budget=tuning.budget.model_dump(exclude_none=True),
         sampler=tuning.sampler, pruner=tuning.pruner, seed=seed,
         space={k: {**p.model_dump(exclude_none=True, exclude={"enabled"}), "range": p.describe()} for k, p in space.items()},
-        trials=trials, best_params=best.params if best else {}, best_value=best.value if best else None,
+        trials=trials, best_params=best_params, best_value=best.value if best else None,
         baseline_value=baseline, chosen_config=chosen.model_dump(mode="json"),
         seconds=round(sum(t.seconds for t in trials), 3), validation_items=len(items),
         storage=str(storage) if storage else None,
