@@ -321,3 +321,22 @@ def test_own_config_outside_the_space_is_still_trial_zero(tmp_path: Path, record
     assert all(0.0 <= t.params["quality"] <= 0.1 for t in result.trials[1:])
     assert result.best_value == own.value and result.best_params == {}  # nothing beat it: the own config stays
     assert result.chosen_config["quality"] == 0.5
+
+
+def test_an_executor_with_more_slots_gets_trials_in_batches(tmp_path: Path, recording) -> None:
+    class Wide(LocalExecutor):
+        slots = 3
+
+        def __init__(self):
+            self.batches: list[int] = []
+
+        def map(self, units, on_done=None):
+            self.batches.append(len(units))
+            return super().map(units, on_done)
+
+    task = load_task(make_task(tmp_path, REC_YAML, spam_rows(60)))
+    wide = Wide()
+    result = tune_arm(task, "rec", load_splits(task.spec), registry.backends.get("fake")(),
+                      TuningSpec(budget=BudgetSpec(trials=7), pruner="none"), storage=None, cache_dir=tmp_path,
+                      executor=wide)
+    assert wide.batches == [3, 3, 1] and len(result.trials) == 7 and result.trials[0].enqueued

@@ -162,51 +162,61 @@ def tune_arm(task: LoadedTask, arm_name: str, splits: Splits, backend: Backend, 
             return len(finished()) < budget.trials and (len(seen) < finite or not finished())
         return already + (time.perf_counter() - started) < budget.seconds and (len(seen) < finite or not finished())
 
-    while left():
-        trial = study.ask()
-        if own_first:
-            own_first, params, key = False, {}, "own config"
-            trial.set_user_attr("enqueued", True)
-            trial.set_user_attr("own_params", base_params)
-        else:
-            params = {k: p.suggest(trial, k) for k, p in space.items()}
-            key = json.dumps(params, sort_keys=True)
-        if key in seen:  # TPE proposed a configuration already measured: reuse it, do not re-run
-            trial.set_user_attr("seconds", 0.0)
-            trial.set_user_attr("note", "same configuration as an earlier trial: its value reused")
-            study.tell(trial, seen[key])
-            continue
-        status(f"tuning {arm_name}: trial {trial.number + 1}" + (f"/{budget.trials}" if budget.trials else "")
-               + f" {params}")
-        intermediate: list[list[float]] = []
-        deadline = None if budget.seconds is None else started + (budget.seconds - already)
+    deadline = None if budget.seconds is None else started + (budget.seconds - already)
 
-        def report(step: int, value: float, trial=trial, intermediate=intermediate) -> None:
+    def reporter(trial: Any, intermediate: list[list[float]]) -> Callable[[int, float], None]:
+        def report(step: int, value: float) -> None:
             intermediate.append([step, round(float(value), 6)])
             trial.report(float(value), step)
             if trial.should_prune():
                 raise TrialStopped(f"pruned at step {step}: value {value:.4f} below the median of earlier trials")
             if deadline is not None and time.perf_counter() > deadline:
                 raise TrialStopped(f"stopped at step {step}: the tuning budget of {budget.seconds:g} s ran out")
+        return report
 
-        config = trial_config(cls.Config, base, params, fixed)
-        unit = Unit(key=f"tune/{spec.name}/{arm_name}/trial-{trial.number}", fn=evaluate_config,
-                    kwargs=dict(task=task, arm_name=arm_name, config=config, splits=splits, items=items,
-                                backend=backend, cache_dir=cache_dir, report=report, status=status),
-                    resources={"cpus": 1, "gpus": 1 if arm.strategy == "lora" else 0})
-        result = executor.map([unit])[0]
-        trial.set_user_attr("seconds", round(result.seconds, 3))
-        trial.set_user_attr("intermediate", intermediate)
-        if isinstance(result.error, TrialStopped):
-            trial.set_user_attr("note", str(result.error))
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        elif result.error is not None:
-            trial.set_user_attr("note", f"{type(result.error).__name__}: {result.error}")
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        else:
-            if params or not space:  # the own config outside the space is no point of it
-                seen[key] = result.value
-            study.tell(trial, result.value)
+    while left():
+        # As many trials as the executor runs at once (1 locally); each is told when its result is back.
+        room = executor.slots if budget.trials is None else min(executor.slots, budget.trials - len(finished()))
+        batch = []
+        for _ in range(max(1, room)):
+            trial = study.ask()
+            if own_first:
+                own_first, params, key = False, {}, "own config"
+                trial.set_user_attr("enqueued", True)
+                trial.set_user_attr("own_params", base_params)
+            else:
+                params = {k: p.suggest(trial, k) for k, p in space.items()}
+                key = json.dumps(params, sort_keys=True)
+            if key in seen:  # TPE proposed a configuration already measured: reuse it, do not re-run
+                trial.set_user_attr("seconds", 0.0)
+                trial.set_user_attr("note", "same configuration as an earlier trial: its value reused")
+                study.tell(trial, seen[key])
+                continue
+            status(f"tuning {arm_name}: trial {trial.number + 1}" + (f"/{budget.trials}" if budget.trials else "")
+                   + f" {params}")
+            intermediate: list[list[float]] = []
+            config = trial_config(cls.Config, base, params, fixed)
+            unit = Unit(key=f"tune/{spec.name}/{arm_name}/trial-{trial.number}", fn=evaluate_config,
+                        kwargs=dict(task=task, arm_name=arm_name, config=config, splits=splits, items=items,
+                                    backend=backend, cache_dir=cache_dir, report=reporter(trial, intermediate),
+                                    status=status),
+                        resources={"cpus": 1, "gpus": 1 if arm.strategy == "lora" else 0})
+            batch.append((trial, params, key, intermediate, unit))
+        if not batch:
+            continue
+        for (trial, params, key, intermediate, _), result in zip(batch, executor.map([b[-1] for b in batch])):
+            trial.set_user_attr("seconds", round(result.seconds, 3))
+            trial.set_user_attr("intermediate", intermediate)
+            if isinstance(result.error, TrialStopped):
+                trial.set_user_attr("note", str(result.error))
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            elif result.error is not None:
+                trial.set_user_attr("note", f"{type(result.error).__name__}: {result.error}")
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                if params or not space:  # the own config outside the space is no point of it
+                    seen[key] = result.value
+                study.tell(trial, result.value)
     return _result(study, space, fixed, base, cls, tuning, seed, metric, higher, items, storage)
 
 
