@@ -21,7 +21,7 @@ from advisor.spec.data import Splits
 from advisor.spec.load import LoadedTask
 from advisor.spec.tuning import TuningSpec
 from advisor.tuning.space import merge_space, space_of, trial_config
-from advisor.tuning.study import validation_only
+from advisor.tuning.study import space_size, validation_only
 
 __all__ = ["estimate_tuning", "tuning_table"]
 
@@ -54,9 +54,12 @@ def estimate_tuning(task: LoadedTask, splits: Splits, backend: Backend, cal: dic
         est = dict(hook(ctx, items) or {}) if hook else {}
         per_trial = _times(est, cal, spec.pricing)["wall_s"] if hook else None
         budget = tuning.budget
-        total = None if per_trial is None else (budget.trials * per_trial if budget.trials else float(budget.seconds))
+        trials = budget.trials
+        if trials is not None:  # a finite space is exhausted early (an arm with nothing to tune: one trial)
+            trials = int(min(trials, space_size(space) + (0 if _inside(space, base) else 1)))
+        total = None if per_trial is None else (trials * per_trial if trials is not None else float(budget.seconds))
         rows.append({"arm": arm.name, "parameters": {k: p.describe() for k, p in space.items()},
-                     "per_trial_s": per_trial, "trials": budget.trials, "total_s": total,
+                     "per_trial_s": per_trial, "trials": trials, "total_s": total,
                      "notes": ["nothing to tune: one trial"] if not space else []})
     known = [r["total_s"] for r in rows if r["total_s"] is not None]
     return {"budget": tuning.budget.describe(), "validation_items": len(items), "arms": rows,
@@ -65,14 +68,19 @@ def estimate_tuning(task: LoadedTask, splits: Splits, backend: Backend, cal: dic
                    "timed with this machine's measured speeds; total = trials x one trial (or the seconds budget)"}
 
 
+def _inside(space: dict, base: Any) -> bool:
+    return all(p.contains(getattr(base, k, None)) for k, p in space.items())
+
+
 def tuning_table(est: dict[str, Any]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, title=f"tuning estimate: {est['budget']} · {est['validation_items']} "
                                              f"validation items per trial",
                   caption=f"all arms: ~{est['total_s'] or 0:,.0f} s; " + est["how"])
-    for col in ("arm", "tunes", "one trial", "budget"):
+    for col in ("arm", "tunes", "one trial", "trials", "budget"):
         table.add_column(col, justify="left" if col in ("arm", "tunes") else "right")
     for r in est["arms"]:
         tunes = ", ".join(f"{k} {v}" for k, v in r["parameters"].items()) or "—"
         table.add_row(r["arm"], tunes, "—" if r["per_trial_s"] is None else f"{r['per_trial_s']:,.1f} s",
+                      "—" if r["trials"] is None else str(r["trials"]),
                       "—" if r["total_s"] is None else f"{r['total_s']:,.0f} s")
     return table

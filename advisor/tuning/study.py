@@ -32,7 +32,7 @@ from advisor.tuning.executor import Executor, LocalExecutor, Unit
 from advisor.tuning.results import TrialResult, TuningResult
 from advisor.tuning.space import merge_space, space_of, trial_config
 
-__all__ = ["validation_only", "evaluate_config", "tune_arm", "TrialStopped"]
+__all__ = ["validation_only", "evaluate_config", "tune_arm", "TrialStopped", "space_size"]
 
 
 class TrialStopped(Exception):
@@ -93,7 +93,7 @@ def _pruner(tuning: TuningSpec):
     return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
 
 
-def _space_size(space: dict) -> float:
+def space_size(space: dict) -> float:
     size = 1.0
     for p in space.values():
         if p.kind == "categorical":
@@ -142,7 +142,7 @@ def tune_arm(task: LoadedTask, arm_name: str, splits: Splits, backend: Backend, 
             study.enqueue_trial(base_params, user_attrs={"enqueued": True})
         else:
             own_first = True
-    finite = _space_size(space)
+    finite = space_size(space)
     seen: dict[str, float] = {}
 
     def finished() -> list:
