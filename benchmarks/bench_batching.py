@@ -17,7 +17,7 @@ from pathlib import Path
 
 from advisor.backends import transformers_backend as tb
 from advisor.backends.base import GenerateRequest
-from advisor.spec.model import GenerationSpec, ModelSpec
+from advisor.spec.model import GenerationSpec, ModelSpec, TaskSpec
 
 DATA = Path(__file__).resolve().parent / "sms_spam" / "data" / "sms_spam.jsonl"
 
@@ -44,8 +44,10 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     args = ap.parse_args()
 
-    backend = tb.TransformersBackend(ModelSpec(name=args.model, threads=args.threads),
-                                     GenerationSpec(batch_size=args.batch_size))
+    spec = TaskSpec.model_validate({"name": "bench-batching", "type": "generation", "data": {"path": "unused.jsonl"},
+                                    "arms": [{"name": "a", "strategy": "prompting"}]})
+    backend = tb.TransformersBackend(spec.model_copy(update={"model": ModelSpec(name=args.model, threads=args.threads),
+                                                             "generation": GenerationSpec(batch_size=args.batch_size)}))
     requests = _requests(args.requests, args.max_new_tokens)
     backend.generate(requests[:2])  # warm-up: allocator, kernels, first-call overheads
 

@@ -6,7 +6,7 @@ an unrealistically hard case for graph indexes). Queries are held-out points of 
 distribution. Single queries run one at a time on one FAISS thread, as a served system
 answers, after 50 warm-up queries; times from time.perf_counter. recall@10 of HNSW is
 measured against exact search on the same queries. Embedding throughput is all-MiniLM-L6-v2
-on the Debian FAQ chunks (the demo corpus), batch 64.
+on the Debian FAQ chunks (the demo corpus), batch 64, default embedding backend.
 
     python benchmarks/bench_retrieval.py [--sizes 1000,10000,100000] [--queries 1000] [--threads 1]
 """
@@ -59,7 +59,8 @@ def embedding_throughput(threads: int) -> str:
     s = time.perf_counter() - t0
     mean_tokens = sum(c.tokens for c in chunks) / len(chunks)
     return (f"embedding: {len(texts)} chunks (mean {mean_tokens:.0f} tokens) in {s:.2f} s = "
-            f"{len(texts) / s:.1f} chunks/s (all-MiniLM-L6-v2, {threads} torch thread(s), batch 64)")
+            f"{len(texts) / s:.1f} chunks/s (all-MiniLM-L6-v2, {emb.backend}, {threads} thread(s), batch 64; "
+            f"backends compared: benchmarks/bench_embedding.py)")
 
 
 def main() -> None:

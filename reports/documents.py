@@ -9,6 +9,7 @@ from pathlib import Path
 from advisor.evaluation.record import RunRecord
 from reports.data import gather
 from reports.document import Block, build_document
+from reports.examples import DEFAULT_EXAMPLES
 
 __all__ = ["render_markdown", "render_html", "to_markdown", "to_html"]
 
@@ -91,9 +92,9 @@ def to_html(blocks: list[Block], title: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_markdown(record: RunRecord, run_dir: Path | None = None, console=None) -> str:
-    return to_markdown(build_document(gather(record, run_dir)))
+def render_markdown(record: RunRecord, run_dir: Path | None = None, console=None, examples: int = DEFAULT_EXAMPLES) -> str:
+    return to_markdown(build_document(gather(record, run_dir, examples)))
 
 
-def render_html(record: RunRecord, run_dir: Path | None = None, console=None) -> str:
-    return to_html(build_document(gather(record, run_dir), plots=True), f"advisor report: {record.task.get('name')}")
+def render_html(record: RunRecord, run_dir: Path | None = None, console=None, examples: int = DEFAULT_EXAMPLES) -> str:
+    return to_html(build_document(gather(record, run_dir, examples), plots=True), f"advisor report: {record.task.name}")

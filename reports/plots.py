@@ -6,7 +6,8 @@ from advisor import fmt
 from reports.data import ReportData
 from reports.svg import PALETTE, Chart
 
-__all__ = ["metric_bars", "cost_scatter", "latency_boxes", "tco_lines", "learning_curves", "recall_curves", "all_plots"]
+__all__ = ["metric_bars", "cost_scatter", "latency_boxes", "tco_lines", "learning_curves", "data_curves", "recall_curves",
+           "all_plots"]
 
 
 def _colors(names: list[str]) -> dict[str, str]:
@@ -32,13 +33,14 @@ def metric_bars(d: ReportData) -> str | None:
 
 
 def cost_scatter(d: ReportData) -> str | None:
-    arms = [a for a in _ok(d) if d.cost(a.name) and d.cost(a.name)["per_1k_usd"] > 0]
-    if not arms or not d.rec:
+    costs = {a.name: c for a in _ok(d) if (c := d.cost(a.name)) is not None and c.per_1k_usd > 0}
+    arms = [a for a in _ok(d) if a.name in costs]
+    if not arms or d.rec is None:
         return None
     m = d.primary
     chart = Chart(f"{m} against cost (Pareto front)", "$ per 1,000 queries (log)", f"{m} (%)", xlog=True)
-    pareto = set(d.rec.get("pareto") or [])
-    pts = {a.name: (d.cost(a.name)["per_1k_usd"], 100 * a.metrics.get(m, 0.0)) for a in arms}
+    pareto = set(d.rec.pareto)
+    pts = {a.name: (costs[a.name].per_1k_usd, 100 * a.metrics.get(m, 0.0)) for a in arms}
     front, best = [], float("-inf")  # the accuracy-cost front: each step is cheaper-first, more accurate
     for x, y in sorted(pts.values(), key=lambda p: (p[0], -p[1])):
         if y > best:
@@ -68,23 +70,23 @@ def latency_boxes(d: ReportData) -> str | None:
 
 
 def tco_lines(d: ReportData) -> str | None:
-    if not d.rec or not d.rec.get("costs"):
+    if d.rec is None or not d.rec.costs:
         return None
-    months = d.rec["assumptions"]["pricing"]["horizon_months"]
+    months = d.rec.assumptions.pricing.horizon_months
     colors = _colors([a.name for a in d.arms])
     chart = Chart(f"total cost over {months:g} months against volume", "queries per month (log)", "$ total (log)",
                   xlog=True, ylog=True)
     volumes = [10 ** (e / 4) for e in range(0, 41)]  # 1 .. 1e10
-    for name, c in d.rec["costs"].items():
-        pts = [(v, c["one_off_usd"] + v * months * c["per_query_usd"]) for v in volumes]
+    for name, c in d.rec.costs.items():
+        pts = [(v, c.tco_at(v, months)) for v in volumes]
         chart.line([(v, max(t, 1e-6)) for v, t in pts], colors.get(name, PALETTE[6]), name)
-    evens = d.rec.get("break_even") or []
+    evens = d.rec.break_even
     if evens:
         pts, labels = [], []
         for e in evens:
-            c = d.rec["costs"][e["cheaper_above"]]
-            v = e["queries_per_month"]
-            pts.append((v, max(c["one_off_usd"] + v * months * c["per_query_usd"], 1e-6)))
+            c = d.rec.costs[e.cheaper_above]
+            v = e.queries_per_month
+            pts.append((v, max(c.tco_at(v, months), 1e-6)))
             labels.append(f"{fmt.volume(v)}/mo")
         chart.points(pts, "#111827", labels, hollow=True)
     return chart.to_svg()
@@ -97,15 +99,41 @@ def learning_curves(d: ReportData) -> str | None:
     chart = Chart("LoRA learning curves", "optimizer step", "loss")
     for i, (arm, c) in enumerate(curves.items()):
         color = PALETTE[i % len(PALETTE)]
-        if c.get("train"):
-            chart.line([(s, v) for s, v in c["train"]], color, f"{arm} train")
-        if c.get("validation"):
-            chart.line([(s, v) for s, v in c["validation"]], color, f"{arm} validation", dash=True)
+        if c.train:
+            chart.line(list(c.train), color, f"{arm} train")
+        if c.validation:
+            chart.line(list(c.validation), color, f"{arm} validation", dash=True)
+    return chart.to_svg()
+
+
+def data_curves(d: ReportData) -> str | None:
+    """Metric against labelled train examples: measured points, the fitted curve (dashed, up
+    to the extrapolation limit) and the target it is read against (dotted grey)."""
+    found = d.data_curves()
+    if not found:
+        return None
+    m = d.primary
+    split = found[0][0].learning_curve.split
+    chart = Chart(f"{m} against labelled examples ({split} split)", "train examples (log)", f"{m} (%)", xlog=True)
+    colors = _colors([a.name for a in d.arms])
+    for arm, fit in found:
+        pts = [(p.n_train, 100 * p.metric) for p in arm.learning_curve.points if p.metric is not None and p.n_train > 0]
+        if not pts:
+            continue
+        color = colors[arm.name]
+        chart.points(pts, color, label=f"{arm.name} measured")
+        if fit is not None and fit.a is not None:
+            lo, hi = min(x for x, _ in pts), fit.range_max
+            xs = [lo * (hi / lo) ** (i / 40) for i in range(41)]
+            chart.line([(x, 100 * (fit.a - fit.b * x ** -fit.c)) for x in xs], color, f"{arm.name} fit", dash=True)
+            if fit.target is not None:
+                chart.line([(lo, 100 * fit.target), (hi, 100 * fit.target)], "#9ca3af",
+                           f"{fit.target_arm} ({fit.target_split})")
     return chart.to_svg()
 
 
 def recall_curves(d: ReportData) -> str | None:
-    found = {arm: r.get("recall_at_k") for arm, r in d.retrieval().items() if r.get("recall_at_k")}
+    found = {arm: r.recall_at_k for arm, r in d.retrieval().items() if r.recall_at_k}
     if not found:
         return None
     chart = Chart("retrieval recall@k", "k", "recall (%)", ylim=(0, 100))
@@ -130,6 +158,7 @@ def all_plots(d: ReportData) -> list[tuple[str, str]]:
                         ("Latency distributions", latency_boxes),
                         ("Total cost against query volume, with break-even points", tco_lines),
                         ("LoRA learning curves", learning_curves),
+                        ("Learning curves: metric against labelled examples, with the fitted curve", data_curves),
                         ("Retrieval recall@k", recall_curves),
                         ("Tuning: best validation value so far against trials", _tuning_curves)):
         svg = fn(d)

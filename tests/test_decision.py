@@ -12,6 +12,7 @@ from advisor.decision.cost import arm_cost, break_even, builds_in_horizon
 from advisor.decision.engine import recommend
 from advisor.evaluation.scoring import ACCURACY, MACRO_F1, TOKEN_F1
 from advisor.decision.significance import _macro_f1_fn, metric_ci, pair_test
+from advisor.evaluation.sections import Usage
 from advisor.spec.policy import DecisionSpec, PricingSpec
 from tests.factories import arm_rows, make_run
 
@@ -35,7 +36,7 @@ def test_busy_time_and_one_off_costs_follow_the_stated_arithmetic() -> None:
 
 def test_api_backends_are_billed_by_tokens_at_separate_rates() -> None:
     record, _ = make_run({"api": {"accuracy": 0.8}})
-    record.arms[0].usage = {"prompt_tokens": 1000 * 100, "completion_tokens": 10 * 100}
+    record.arms[0].usage = Usage(prompt_tokens=1000 * 100, completion_tokens=10 * 100)
     pricing = PricingSpec(api_input_usd_per_mtok=2.0, api_output_usd_per_mtok=8.0)
     cost = arm_cost(record.arms[0], "openai", pricing, DecisionSpec())
     assert cost.billing == "tokens"
@@ -55,8 +56,8 @@ def test_break_even_is_where_total_costs_meet() -> None:
     pricing = PricingSpec(training_hourly_usd=1.0, serving_hourly_usd=3.6, horizon_months=10)
     lora, kshot = (arm_cost(a, "transformers", pricing, DecisionSpec()) for a in record.arms)
     even = break_even(lora, kshot, 10)
-    assert even["cheaper_above"] == "lora" and even["cheaper_below"] == "kshot"
-    v = even["queries_per_month"]
+    assert even.cheaper_above == "lora" and even.cheaper_below == "kshot"
+    v = even.queries_per_month
     assert lora.tco_at(v, 10) == pytest.approx(kshot.tco_at(v, 10))
     assert v == pytest.approx(10.0 / (10 * (0.0004 - 0.0001)))
     # cheaper per query and nothing up front: no crossing
@@ -113,11 +114,11 @@ def test_clear_winner_is_cited_with_its_difference_and_p_value() -> None:
                              "kshot": {"accuracy": 0.9, "busy_s": 0.3}},
                             decision={"weights": {"accuracy": 0.8, "latency": 0.1, "cost": 0.1}})
     rec = recommend(record, rows)
-    assert rec["winner"] == "kshot" and rec["runner_up"] == "zero"
+    assert rec.winner == "kshot" and rec.runner_up == "zero"
     assert any("kshot beats the runner-up zero by 35.0 points" in line and "p < 0.001" in line
-               for line in rec["rationale"])
-    assert rec["intervals"]["kshot"]["accuracy"]["method"] == "Wilson score interval"
-    assert rec["tie"] is None
+               for line in rec.rationale)
+    assert rec.intervals["kshot"]["accuracy"].method == "Wilson score interval"
+    assert rec.tie is None
 
 
 def test_no_significant_difference_prefers_the_cheaper_arm() -> None:
@@ -126,22 +127,23 @@ def test_no_significant_difference_prefers_the_cheaper_arm() -> None:
     better[0] = True  # one item apart: not significant
     record, rows = make_run({"lora": {"correct": better, "busy_s": 0.05, "one_off_s": 7200},
                              "kshot": {"correct": base, "busy_s": 0.06}},
-                            pricing={"training_hourly_usd": 3.0}, decision={"weights": {"accuracy": 1, "latency": 0, "cost": 0}})
+                            pricing={"training_hourly_usd": 3.0},
+                            decision={"rule": "weighted", "weights": {"accuracy": 1, "latency": 0, "cost": 0}})
     rec = recommend(record, rows)
-    assert rec["tie"]["switched"] is True and rec["winner"] == "kshot"
-    assert any("not significantly different" in line and "cheaper one, kshot" in line for line in rec["rationale"])
+    assert rec.tie.switched is True and rec.winner == "kshot"
+    assert any("not significantly different" in line and "cheaper one, kshot" in line for line in rec.rationale)
 
 
 def test_constraints_exclude_and_can_leave_nothing() -> None:
     record, rows = make_run({"slow": {"accuracy": 0.95, "p95_ms": 5000}, "weak": {"accuracy": 0.5, "p95_ms": 50}},
                             decision={"min_metric": 0.8, "max_p95_latency_ms": 1000})
     rec = recommend(record, rows)
-    assert rec["winner"] is None and set(rec["violations"]) == {"slow", "weak"}
-    assert "No arm meets the constraints" in rec["rationale"][0]
+    assert rec.winner is None and set(rec.violations) == {"slow", "weak"}
+    assert "No arm meets the constraints" in rec.rationale[0]
     record, rows = make_run({"slow": {"accuracy": 0.95, "p95_ms": 5000}, "ok": {"accuracy": 0.85, "p95_ms": 500}},
                             decision={"max_p95_latency_ms": 1000})
     rec = recommend(record, rows)
-    assert rec["winner"] == "ok" and rec["violations"] == {"slow": ["p95 latency 5,000 ms > max 1,000 ms"]}
+    assert rec.winner == "ok" and rec.violations == {"slow": ["p95 latency 5,000 ms > max 1,000 ms"]}
 
 
 def test_pareto_front_and_failed_arms() -> None:
@@ -149,29 +151,30 @@ def test_pareto_front_and_failed_arms() -> None:
                              "worse": {"accuracy": 0.7, "busy_s": 0.2, "p95_ms": 200},
                              "broken": {"accuracy": 0.0, "status": "failed"}})
     rec = recommend(record, rows)
-    assert rec["pareto"] == ["good"] and rec["dominated_by"] == {"worse": ["good"]}
-    assert "broken" in rec["excluded"] and "failed" in rec["excluded"]["broken"]
+    assert rec.pareto == ["good"] and rec.dominated_by == {"worse": ["good"]}
+    assert "broken" in rec.excluded and "failed" in rec.excluded["broken"]
 
 
 def test_sensitivity_switches_at_the_break_even_volume() -> None:
     record, rows = make_run({"lora": {"accuracy": 0.9, "busy_s": 0.1, "one_off_s": 36000},
                              "kshot": {"accuracy": 0.9, "busy_s": 0.4}},
                             pricing={"training_hourly_usd": 1.0, "serving_hourly_usd": 3.6, "horizon_months": 10},
-                            decision={"weights": {"accuracy": 0, "latency": 0, "cost": 1}})
+                            decision={"rule": "weighted", "weights": {"accuracy": 0, "latency": 0, "cost": 1}})
     rec = recommend(record, rows)
-    (even,) = rec["break_even"]
-    seg = rec["sensitivity"]
-    assert [s["winner"] for s in seg] == ["kshot", "lora"]
-    assert seg[0]["to"] == pytest.approx(even["queries_per_month"], rel=1e-3)
+    (even,) = rec.break_even
+    seg = rec.sensitivity
+    assert [s.winner for s in seg] == ["kshot", "lora"]
+    assert seg[0].to == pytest.approx(even.queries_per_month, rel=1e-3)
     assert any("lora is cheaper than kshot above" in line or "kshot is cheaper than lora below" in line
-               for line in rec["rationale"])
+               for line in rec.rationale)
 
 
 def test_recommendation_is_json_serialisable_and_finite() -> None:
     import json
 
-    record, rows = make_run({"a": {"accuracy": 0.7}, "b": {"accuracy": 0.8, "one_off_s": 60, "kind": "index"}})
+    record, rows = make_run({"a": {"accuracy": 0.7}, "b": {"accuracy": 0.8, "one_off_s": 60, "kind": "index"}},
+                            decision={"rule": "weighted"})
     rec = recommend(record, rows)
-    text = json.dumps(rec)
+    text = json.dumps(rec.model_dump(mode="json"))
     assert "NaN" not in text and "Infinity" not in text
-    assert all(math.isfinite(v) for v in rec["scores"].values())
+    assert all(math.isfinite(v) for v in rec.scores.values())

@@ -21,6 +21,7 @@ from strategies.lora.data import IGNORE, collate, encode  # noqa: E402
 from strategies.lora.risks import leakage, overfitting  # noqa: E402
 from strategies.lora.train import lr_factor, train_adapter  # noqa: E402
 from tests.conftest import TINY_SYSTEM, make_task  # noqa: E402
+from tests.factories import task_spec  # noqa: E402
 
 WORDS = "a b c d e f g h i j k l m n o p q r s t u v w x y z".split()
 
@@ -123,7 +124,7 @@ def test_early_stopping_keeps_the_best_adapter(tiny_lm: Path, tok, tmp_path: Pat
     loss, _ = evaluate(model, encode(val, _messages, tok, 512), 8, tok.pad_token_id, "cpu")
     assert loss == pytest.approx(min(v for _, v in r.val_curve), rel=1e-3)
     flags = overfitting(r.train_curve, r.val_curve, r.best_step, r.stopped_early, r.steps)
-    assert flags["flag"] and flags["early_stop_step"] == r.steps
+    assert flags.flag and flags.early_stop_step == r.steps
 
 
 def test_adapter_through_the_transformers_backend(tiny_lm: Path, tok, tmp_path: Path) -> None:
@@ -134,7 +135,7 @@ def test_adapter_through_the_transformers_backend(tiny_lm: Path, tok, tmp_path: 
     from advisor.spec.model import GenerationSpec, ModelSpec
 
     _train(tiny_lm, tok, tmp_path, toy_samples(48), toy_samples(8, start=100), max_steps=10, patience=None, dropout=0.1)
-    backend = TransformersBackend(ModelSpec(name=str(tiny_lm)), GenerationSpec(batch_size=4))
+    backend = TransformersBackend(task_spec(ModelSpec(name=str(tiny_lm)), GenerationSpec(batch_size=4)))
     texts = ["free prize a b c", "hello d e f", "free prize now", "hello world"]
     reqs = lambda adapter: [ChoiceRequest(_messages(Sample("x", t, "")), ("ham", "spam"), adapter=adapter)  # noqa: E731
                             for t in texts]
@@ -161,9 +162,9 @@ def test_overfitting_flag_from_synthetic_curves() -> None:
     rising = [[0, 2.0], [2, 1.0], [4, 0.8], [6, 0.9], [8, 1.1]]
     flat = [[0, 2.0], [2, 1.0], [4, 0.8], [6, 0.79], [8, 0.78]]
     got = overfitting(train, rising, best_step=4, stopped_early=True, steps=8)
-    assert got["flag"] and got["val_rise"] == pytest.approx(0.375) and "step 4" in got["note"]
-    assert not overfitting(train, flat, best_step=8, stopped_early=False, steps=8)["flag"]
-    assert not overfitting(train, [[0, 1.0]], 0, False, 8)["flag"]
+    assert got.flag and got.val_rise == pytest.approx(0.375) and "step 4" in got.note
+    assert not overfitting(train, flat, best_step=8, stopped_early=False, steps=8).flag
+    assert not overfitting(train, [[0, 1.0]], 0, False, 8).flag
 
 
 def test_leakage_finds_planted_duplicates() -> None:
@@ -173,10 +174,10 @@ def test_leakage_finds_planted_duplicates() -> None:
             Sample("near", train[7].input + " see you there", "ham"),
             Sample("short", "ok", "ham")]
     got = leakage(train, test, n=5, threshold=0.5)
-    assert got["flagged_ids"] == ["dup", "near"] and got["warning"] and got["overlap_share"] == 0.5
-    assert {p["test_id"]: p["train_id"] for p in got["pairs"]} == {"dup": "tr3", "near": "tr7"}
-    assert not leakage(train, test[:1], n=5)["warning"]
-    assert leakage([Sample("a", "ok", "ham")], test, n=5)["flagged_ids"] == ["short"]  # short texts: exact match
+    assert got.flagged_ids == ["dup", "near"] and got.warning and got.overlap_share == 0.5
+    assert {p.test_id: p.train_id for p in got.pairs} == {"dup": "tr3", "near": "tr7"}
+    assert not leakage(train, test[:1], n=5).warning
+    assert leakage([Sample("a", "ok", "ham")], test, n=5).flagged_ids == ["short"]  # short texts: exact match
 
 
 LORA_TASK = """\
@@ -239,18 +240,18 @@ def test_adapter_cache_hit_and_misses(tmp_path: Path, tiny_lm: Path) -> None:
     cfg = task.arm_configs["tuned"]
     first = LoraStrategy(cfg, task.spec).prepare(_ctx(task, tmp_path))
     second = LoraStrategy(cfg, task.spec).prepare(_ctx(task, tmp_path))
-    assert not first["reused"] and second["reused"] and second["adapter"] == first["adapter"]
-    assert second["one_off"][0]["seconds"] == first["one_off"][0]["seconds"] > 0 and second["one_off"][0]["reused"]
-    meta = json.loads((Path(first["adapter"]) / "advisor-lora.json").read_text())
+    assert not first.reused and second.reused and second.adapter == first.adapter
+    assert second.one_off[0].seconds == first.one_off[0].seconds > 0 and second.one_off[0].reused
+    meta = json.loads((Path(first.adapter) / "advisor-lora.json").read_text())
     assert meta["arm_config"]["max_steps"] == 3 and meta["training"]["steps"] == 3
     changed_cfg = LoraStrategy(cfg.model_copy(update={"rank": 4}), task.spec).prepare(_ctx(task, tmp_path))
-    assert not changed_cfg["reused"] and changed_cfg["cache_key"] != first["cache_key"]
+    assert not changed_cfg.reused and changed_cfg.cache_key != first.cache_key
     changed_seed = LoraStrategy(cfg.model_copy(update={"seed": 5}), task.spec).prepare(_ctx(task, tmp_path))
-    assert not changed_seed["reused"]
+    assert not changed_seed.reused
     ctx = _ctx(task, tmp_path)
     ctx.splits = Splits(train=ctx.splits.train[1:], validation=ctx.splits.validation, test=ctx.splits.test)
     changed_data = LoraStrategy(cfg, task.spec).prepare(ctx)
-    assert not changed_data["reused"] and changed_data["cache_key"] not in (first["cache_key"], changed_cfg["cache_key"])
+    assert not changed_data.reused and changed_data.cache_key not in (first.cache_key, changed_cfg.cache_key)
     assert LoraStrategy(cfg.model_copy(update={"calibrate": True}), task.spec)._key(
         _ctx(task, tmp_path), "m", ctx.splits.train, ctx.splits.validation) == LoraStrategy(cfg, task.spec)._key(
         _ctx(task, tmp_path), "m", ctx.splits.train, ctx.splits.validation)  # inference-only knobs keep the key
@@ -266,27 +267,27 @@ def test_run_records_curves_costs_and_risks(tmp_path: Path, tiny_lm: Path) -> No
     record, run_dir = run_task(task, RunOptions(out=tmp_path / "run"))
     zero, tuned = record.arm("zero"), record.arm("tuned")
     assert tuned.status == "ok", tuned.errors
-    t = tuned.prepare["training"]
-    assert [p[0] for p in t["curves"]["validation"]] == [0, 20, 40, 60, 80] and len(t["curves"]["train"]) == 80
-    assert t["tokens_per_s"] > 0 and t["peak_memory_mb"] > 0 and t["hardware"] == "cpu" and 0 < t["trainable_share"] < 1
-    cost = tuned.prepare["one_off"][0]
-    assert cost["kind"] == "training" and cost["seconds"] == t["wall_s"] and not cost["reused"]
-    risks = tuned.details["risks"]
-    assert set(risks) == {"overfitting", "leakage", "forgetting"}
-    assert risks["forgetting"]["n"] == 48 and risks["forgetting"]["delta"] == pytest.approx(
-        risks["forgetting"]["tuned"] - risks["forgetting"]["base"], abs=1e-4)
+    t = tuned.prepare.training
+    assert [p[0] for p in t.curves.validation] == [0, 20, 40, 60, 80] and len(t.curves.train) == 80
+    assert t.tokens_per_s > 0 and t.peak_memory_mb > 0 and t.hardware == "cpu" and 0 < t.trainable_share < 1
+    cost = tuned.prepare.one_off[0]
+    assert cost.kind == "training" and cost.seconds == t.wall_s and not cost.reused
+    risks = tuned.details.risks
+    assert risks.overfitting is not None and risks.leakage is not None and risks.forgetting is not None
+    assert risks.forgetting.n == 48 and risks.forgetting.delta == pytest.approx(
+        risks.forgetting.tuned - risks.forgetting.base, abs=1e-4)
     train_texts = {s.input for s in load_splits(task.spec).train}
-    expected = [i for i, x in zip(record.splits["test_ids"], load_splits(task.spec).test) if x.input in train_texts]
-    assert risks["leakage"]["flagged_ids"] == expected and risks["leakage"]["warning"] == bool(expected)
+    expected = [i for i, x in zip(record.splits.test_ids, load_splits(task.spec).test) if x.input in train_texts]
+    assert risks.leakage.flagged_ids == expected and risks.leakage.warning == bool(expected)
     assert tuned.metrics["accuracy"] == 1.0 > zero.metrics["accuracy"]
-    assert not risks["forgetting"]["reused"]
+    assert not risks.forgetting.reused
     again, _ = run_task(task, RunOptions(out=tmp_path / "run2", arms=["tuned"]))
     second = again.arm("tuned")
-    assert second.prepare["reused"] and second.metrics == tuned.metrics
-    assert second.prepare["one_off"][0]["seconds"] == cost["seconds"] and second.prepare["one_off"][0]["reused"]
-    probe = second.details["risks"]["forgetting"]
-    assert probe["reused"] and {k: probe[k] for k in ("base", "tuned", "delta")} == {
-        k: risks["forgetting"][k] for k in ("base", "tuned", "delta")}
+    assert second.prepare.reused and second.metrics == tuned.metrics
+    assert second.prepare.one_off[0].seconds == cost.seconds and second.prepare.one_off[0].reused
+    probe = second.details.risks.forgetting
+    assert probe.reused and (probe.base, probe.tuned, probe.delta) == (
+        risks.forgetting.base, risks.forgetting.tuned, risks.forgetting.delta)
 
 
 def test_estimate_counts_without_training(tmp_path: Path, tiny_lm: Path) -> None:
@@ -294,9 +295,9 @@ def test_estimate_counts_without_training(tmp_path: Path, tiny_lm: Path) -> None
     from strategies.lora.arm import LoraStrategy
 
     task = load_task(_lora_task(tmp_path, tiny_lm, "{max_steps: 7, batch_size: 4}"))
-    ctx = _ctx(task, tmp_path, backend=FakeBackend())
+    ctx = _ctx(task, tmp_path, backend=FakeBackend(task.spec))
     est = LoraStrategy(task.arm_configs["tuned"], task.spec).estimate(ctx, ctx.splits.test)
-    assert est["training_steps"] == 7 and est["train_tokens"] > 0 and est["choice_requests"] == len(ctx.splits.test)
+    assert est.training_steps == 7 and est.train_tokens > 0 and est.choice_requests == len(ctx.splits.test)
     assert not (tmp_path / "artifacts" / "lora").exists()
 
 
@@ -316,7 +317,7 @@ def test_val_accuracy_ranks_labels_like_choice_scoring(tiny_lm: Path, tok, tmp_p
     choices = [encode(val, _messages, tok, 512, answer=lambda s, lab=lab: lab) for lab in ("ham", "spam")]
     gold = [("ham", "spam").index(s.target) for s in val]
     _, acc = evaluate(model, encode(val, _messages, tok, 512), 8, tok.pad_token_id, "cpu", choices, gold)
-    backend = TransformersBackend(ModelSpec(name=str(tiny_lm)))
+    backend = TransformersBackend(task_spec(ModelSpec(name=str(tiny_lm))))
     scores = backend.score_choices([ChoiceRequest(_messages(s), ("ham", "spam"), adapter=str(tmp_path)) for s in val])
     expected = sum(max(range(2), key=sc.logprobs.__getitem__) == g for sc, g in zip(scores, gold)) / len(val)
     assert acc == pytest.approx(expected)

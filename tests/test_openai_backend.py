@@ -52,10 +52,10 @@ def test_hosted_prompting_arm_with_a_secret_key(tmp_path: Path, endpoint: str, m
     record, run_dir = run_task(load_task(_task(tmp_path, endpoint)), RunOptions(out=tmp_path / "run", limit=6))
     gen, choice = record.arm("gen"), record.arm("choice")
     assert gen.status == "ok" and gen.metrics["accuracy"] == 1.0  # the fake echoes "<label> message ..."
-    assert gen.usage == {"prompt_tokens": 6 * 11, "completion_tokens": 12}  # from the server's usage blocks
-    assert gen.latency["ttft_p50_ms"] > 0 and gen.latency["tpot_p50_ms"] > 0
+    assert (gen.usage.prompt_tokens, gen.usage.completion_tokens) == (6 * 11, 12)  # from the server's usage blocks
+    assert gen.latency.ttft_p50_ms > 0 and gen.latency.tpot_p50_ms > 0
     assert choice.status == "failed" and "cannot score choices" in choice.errors[0]
-    assert record.backend["serving"]["http_requests"] == 6
+    assert record.backend.serving.http_requests == 6
     for f in run_dir.rglob("*"):
         if f.is_file():
             assert KEY not in f.read_text(errors="replace"), f"API key leaked into {f}"

@@ -12,6 +12,7 @@ from advisor.spec.data import Sample
 from advisor.prompting.prompts import PromptParts, fit_prompts
 from advisor.evaluation.scoring import exact_match, score, token_f1
 from advisor.spec.model import ModelSpec
+from tests.factories import task_spec
 from strategies.prompting.arm import pick_demonstrations
 
 
@@ -30,7 +31,7 @@ def test_demonstrations_are_seeded_and_balanced() -> None:
 
 
 def test_fit_drops_demonstrations_then_cuts_the_input() -> None:
-    backend = FakeBackend(ModelSpec(max_context=64))
+    backend = FakeBackend(task_spec(ModelSpec(max_context=64)))
     demos = tuple((f"demo {i} " + "word " * 8, "a") for i in range(4))
     long_input = "w " * 200
     parts = [PromptParts(system="sys", input="short one", demos=demos), PromptParts(system="sys", input=long_input,
@@ -44,7 +45,7 @@ def test_fit_drops_demonstrations_then_cuts_the_input() -> None:
 
 
 def test_fit_refuses_when_instructions_alone_overflow() -> None:
-    backend = FakeBackend(ModelSpec(max_context=64))
+    backend = FakeBackend(task_spec(ModelSpec(max_context=64)))
     with pytest.raises(ValueError, match="exceed"):
         fit_prompts([PromptParts(system="s " * 100, input="x")], backend, reserve=4)
 
@@ -75,8 +76,8 @@ def test_classification_scores_match_sklearn() -> None:
     assert result.metrics["accuracy"] == pytest.approx(accuracy_score(targets, filled))
     assert result.metrics["macro_f1"] == pytest.approx(f1_score(targets, filled, labels=["a", "b", "c"], average="macro"))
     assert result.correct == [True, False, True, False, True, False]
-    assert result.confusion["labels"] == ["a", "b", "c", "(none)"]
-    assert result.confusion["matrix"][2] == [0, 0, 0, 1]  # the c item got no label
+    assert result.confusion.labels == ["a", "b", "c", "(none)"]
+    assert result.confusion.matrix[2] == [0, 0, 0, 1]  # the c item got no label
 
 
 def test_qa_scores() -> None:

@@ -22,6 +22,7 @@ from advisor.spec.model import ModelSpec
 from advisor.evaluation.strategy import PrepareContext
 from strategies.rag.arm import RagConfig, RagStrategy, pack_passages
 from tests.conftest import make_task
+from tests.factories import task_spec
 
 DOCS = {
     "cars.md": "# Cars\n\nThe Zorblat car has seven wheels and a sail.\n\n## Engines\n\nZorblat engines burn olive oil.",
@@ -71,14 +72,14 @@ def test_rag_run_records_index_retrieval_and_reuses_the_cache(tmp_path: Path) ->
     record, run_dir = run_task(load_task(path), RunOptions(out=tmp_path / "r1"))
     assert record.status == "ok"
     rag = record.arm("rag")
-    cost = rag.prepare["one_off"][0]
-    assert cost["kind"] == "index" and cost["reused"] is False and cost["seconds"] > 0
-    index = rag.prepare["index"]
-    assert index["kind"] == "flat" and index["dims"] == 256 and index["vectors"] >= 5 and index["bytes"] > 0
-    retrieval = rag.details["retrieval"]
-    assert retrieval["n_with_gold"] == rag.n == 4 and 0 <= retrieval["mrr"] <= 1
-    assert set(retrieval["recall_at_k"]) == {"1", "2"} and retrieval["recall_at_k"]["2"] == 1.0
-    assert retrieval["latency_p95_ms"] >= retrieval["latency_p50_ms"] > 0
+    cost = rag.prepare.one_off[0]
+    assert cost.kind == "index" and cost.reused is False and cost.seconds > 0
+    index = rag.prepare.index
+    assert index.kind == "flat" and index.dims == 256 and index.vectors >= 5 and index.bytes > 0
+    retrieval = rag.details.retrieval
+    assert retrieval.n_with_gold == rag.n == 4 and 0 <= retrieval.mrr <= 1
+    assert set(retrieval.recall_at_k) == {"1", "2"} and retrieval.recall_at_k["2"] == 1.0
+    assert retrieval.latency_p95_ms >= retrieval.latency_p50_ms > 0
     rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     rag_rows = [r for r in rows if r["arm"] == "rag"]
     assert all(len(r["extra"]["retrieved"]) == 2 and r["extra"]["retrieval_ms"] > 0 for r in rag_rows)
@@ -87,14 +88,14 @@ def test_rag_run_records_index_retrieval_and_reuses_the_cache(tmp_path: Path) ->
     assert all(len(r["extra"]["demonstration_ids"]) == 1 for r in knn)
 
     again, _ = run_task(load_task(path), RunOptions(out=tmp_path / "r2", arms=["rag"]))
-    cost2 = again.arm("rag").prepare["one_off"][0]
-    assert cost2["reused"] is True and cost2["seconds"] == cost["seconds"] and cost2["built"] == cost["built"]
-    assert again.arm("rag").prepare["index"]["key"] == index["key"]
+    cost2 = again.arm("rag").prepare.one_off[0]
+    assert cost2.reused is True and cost2.seconds == cost.seconds and cost2.built == cost.built
+    assert again.arm("rag").prepare.index.key == index.key
 
     (tmp_path / "docs" / "fruit.txt").write_text("Bananas grow in bunches called hands.\n\nPears ripen later.")
     changed, _ = run_task(load_task(path), RunOptions(out=tmp_path / "r3", arms=["rag"]))
-    assert changed.arm("rag").prepare["one_off"][0]["reused"] is False
-    assert changed.arm("rag").prepare["index"]["key"] != index["key"]
+    assert changed.arm("rag").prepare.one_off[0].reused is False
+    assert changed.arm("rag").prepare.index.key != index.key
 
 
 def _prepare(tmp_path: Path, **config) -> RagStrategy:
@@ -109,25 +110,25 @@ def _prepare(tmp_path: Path, **config) -> RagStrategy:
 
 
 def test_cache_key_follows_chunking_embedder_and_index(tmp_path: Path) -> None:
-    base = _prepare(tmp_path).info["index"]["key"]
-    assert _prepare(tmp_path).info["one_off"][0]["reused"] is True
+    base = _prepare(tmp_path).info.index.key
+    assert _prepare(tmp_path).info.one_off[0].reused is True
     keys = {base,
-            _prepare(tmp_path, chunk_tokens=80).info["index"]["key"],
-            _prepare(tmp_path, chunk_overlap=4).info["index"]["key"],
-            _prepare(tmp_path, embed_headings=False).info["index"]["key"],
-            _prepare(tmp_path, index="hnsw").info["index"]["key"]}
+            _prepare(tmp_path, chunk_tokens=80).info.index.key,
+            _prepare(tmp_path, chunk_overlap=4).info.index.key,
+            _prepare(tmp_path, embed_headings=False).info.index.key,
+            _prepare(tmp_path, index="hnsw").info.index.key}
     assert len(keys) == 5
     other = RagStrategy(RagConfig(embedder="hash-64"), load_task(tmp_path / "task.yaml").spec)
     from advisor.spec.data import load_splits
 
     info = other.prepare(PrepareContext(other.spec, load_splits(other.spec), "rag", 0, tmp_path / "cache", None, None))
-    assert info["index"]["key"] not in keys and info["index"]["dims"] == 64
+    assert info.index.key not in keys and info.index.dims == 64
     hnsw = _prepare(tmp_path, index="hnsw").info
-    assert hnsw["index"]["kind"] == "hnsw" and hnsw["one_off"][0]["reused"] is True
+    assert hnsw.index.kind == "hnsw" and hnsw.one_off[0].reused is True
 
 
 def test_packing_drops_lowest_ranked_passages_and_never_cuts_the_question() -> None:
-    backend = FakeBackend(ModelSpec(max_context=64))  # tokens = words + 4 per message
+    backend = FakeBackend(task_spec(ModelSpec(max_context=64)))  # tokens = words + 4 per message
     question = "what is the thing called"
     passages = [f"[{i}] " + " ".join(f"p{i}w{j}" for j in range(12)) for i in range(1, 6)]
     (msgs, kept, n), = pack_passages("sys", "{context}\nQ: {input}", [question], [passages], backend, reserve=8)
@@ -141,11 +142,11 @@ def test_packing_drops_lowest_ranked_passages_and_never_cuts_the_question() -> N
 
 def test_question_too_long_is_a_sample_error_not_a_crash(tmp_path: Path) -> None:
     strategy = _prepare(tmp_path, top_k=2)
-    backend = FakeBackend(ModelSpec(max_context=128))
+    backend = FakeBackend(task_spec(ModelSpec(max_context=128)))
     preds = strategy.predict([Sample("long", "x " * 100, "y"), Sample("ok", "cheese boat", "cheese")], backend)
     assert preds[0].error and "question alone" in preds[0].error and preds[0].prediction is None
     assert preds[1].error is None and preds[1].prompt_tokens <= 128 - strategy.spec.generation.max_new_tokens
-    assert preds[1].extra["passages_used"] >= 1
+    assert preds[1].extra.passages_used >= 1
 
 
 def test_recall_at_k_and_mrr_on_hand_made_cases() -> None:
@@ -186,10 +187,10 @@ def test_estimate_counts_prompts_without_embedding(tmp_path: Path) -> None:
 
     splits = load_splits(task.spec)
     strategy = RagStrategy(RagConfig(embedder="hash", top_k=3, chunk_tokens=20), task.spec)
-    backend = FakeBackend()
+    backend = FakeBackend(task.spec)
     est = strategy.estimate(PrepareContext(task.spec, splits, "rag", 0, tmp_path / "cache", None, backend), splits.test)
-    assert est["requests"] == len(splits.test) and est["completion_tokens"] == 32 * len(splits.test)
-    assert est["prompt_tokens"] > 10 * len(splits.test) and est["embed_texts"] > len(splits.test)
+    assert est.requests == len(splits.test) and est.completion_tokens == 32 * len(splits.test)
+    assert est.prompt_tokens > 10 * len(splits.test) and est.embed_texts > len(splits.test)
     assert not (tmp_path / "cache").exists()  # nothing built
 
 

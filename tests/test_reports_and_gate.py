@@ -12,16 +12,20 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from advisor.decision.engine import recommend
-from advisor.decision.gate import GateOptions, compare_runs, to_junit
+from advisor.decision.gate import GateOptions, compare_runs
+from reports.gate import to_junit
 from reports.documents import render_html, render_markdown
 from tests.conftest import ROOT, TASK_YAML, make_task
-from tests.factories import make_run, write_run
+from tests.factories import lora_facts, make_run, write_run
 
 GOLDEN = Path(__file__).parent / "golden" / "report.md"
 
 
 def _run(tmp: Path, name: str, arms: dict, **kw) -> Path:
     record, rows = make_run(arms, **kw)
+    lora = record.arm("lora")
+    if lora is not None:  # what the LoRA arm records: training facts and risk checks
+        lora.prepare.training, lora.details.risks = lora_facts()
     record.recommendation = recommend(record, rows)
     return write_run(tmp / name, record, rows)
 
@@ -53,8 +57,6 @@ def test_html_report_is_self_contained_with_plots(tmp_path: Path) -> None:
     from advisor.evaluation.record import read_record
 
     record, run_dir = read_record(_run(tmp_path, "run", _arms()))
-    record.arms[2].prepare["training"] = {"curves": {"train": [[1, 2.0], [2, 1.5], [3, 1.2]],
-                                                     "validation": [[2, 1.6], [3, 1.4]]}, "best_step": 3}
     html = render_html(record, run_dir)
     assert html.startswith("<!DOCTYPE html>") and "<style>" in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "no external resources"
@@ -108,6 +110,11 @@ def test_report_formats_from_the_cli(tmp_path: Path) -> None:
     assert html.returncode == 0 and (run / "report.html").read_text().startswith("<!DOCTYPE html>")
     term = cli("report", str(run))
     assert term.returncode == 0 and "Adopt lora" in term.stdout
+    # training and risks as sentences and a small table, no raw keys
+    assert "Trained 1,081,344 of 135,596,352 parameters (0.80%)" in term.stdout
+    assert "risks flagged: overfitting after step 8" in term.stdout and "2 of 100 test inputs" in term.stdout
+    for raw in ("trainable_share", "train_loss_falling", "flagged_ids"):
+        assert raw not in term.stdout and raw not in md.stdout
 
 
 def test_run_records_a_recommendation_and_writes_the_html_report(task_dir: Path) -> None:
@@ -118,9 +125,9 @@ def test_run_records_a_recommendation_and_writes_the_html_report(task_dir: Path)
 
     record, _ = read_record(task_dir / "run")
     rec = record.recommendation
-    assert rec["winner"] in {"zero", "two-shot", "gen"} and rec["rationale"]
-    assert rec["assumptions"]["pricing"]["queries_per_month"] == 5000
-    assert "pricing.queries_per_month" not in rec["assumptions"]["defaults_used"]
+    assert rec.winner in {"zero", "two-shot", "gen"} and rec.rationale
+    assert rec.assumptions.pricing.queries_per_month == 5000
+    assert "pricing.queries_per_month" not in rec.assumptions.defaults_used
     assert (task_dir / "run" / "report.html").exists() and "recommendation" in proc.stdout
 
 
@@ -145,7 +152,7 @@ def test_dry_run_counts_real_tokens(task_dir: Path) -> None:
     from advisor.spec import load_task
 
     est = estimate_run(load_task(make_task(task_dir, TASK_YAML)))
-    by = {a["arm"]: a for a in est["arms"]}
-    assert by["two-shot"]["prompt_tokens"] > by["zero"]["prompt_tokens"] > 0  # demonstrations cost tokens
-    assert by["gen"]["completion_tokens"] == 32 * est["test_items"] and by["zero"].get("choice_requests")
-    assert est["calibration"]["prompt_tokens_per_s"] > 0 and by["two-shot"]["wall_s"] >= 0
+    by = {a.arm: a for a in est.arms}
+    assert by["two-shot"].estimate.prompt_tokens > by["zero"].estimate.prompt_tokens > 0  # demonstrations cost tokens
+    assert by["gen"].estimate.completion_tokens == 32 * est.test_items and by["zero"].estimate.choice_requests
+    assert est.calibration.prompt_tokens_per_s > 0 and by["two-shot"].wall_s >= 0

@@ -12,7 +12,7 @@ from advisor.errors import UserError
 from advisor.evaluation.record import read_record, read_samples
 from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import load_task
-from advisor.evaluation.strategy import OneOffCost
+from advisor.evaluation.sections import ArmDetails, OneOffCost
 from strategies.prompting.arm import PromptingStrategy
 from tests.conftest import TASK_YAML, make_task, spam_rows
 
@@ -28,11 +28,11 @@ def test_run_writes_a_complete_record(task_dir: Path) -> None:
     zero = record.arm("zero")
     # The fake backend's choice scoring finds the label named in the text: all correct.
     assert zero.metrics["accuracy"] == 1.0 and zero.n == 16
-    assert zero.latency["p50_ms"] >= 0 and "how" in zero.latency and zero.usage["prompt_tokens"] > 0
-    matrix = zero.confusion["matrix"]
-    assert zero.confusion["labels"] == ["ham", "spam"] and matrix[0][1] == matrix[1][0] == 0
+    assert zero.latency.p50_ms >= 0 and zero.latency.how and zero.usage.prompt_tokens > 0
+    matrix = zero.confusion.matrix
+    assert zero.confusion.labels == ["ham", "spam"] and matrix[0][1] == matrix[1][0] == 0
     assert matrix[0][0] + matrix[1][1] == 16
-    assert record.arm("two-shot").prepare["shots"] == 2
+    assert record.arm("two-shot").prepare.shots == 2
     # Generation answers with the first word of the input, which is the label.
     assert record.arm("gen").metrics["accuracy"] == 1.0
     rows = read_samples(run_dir)
@@ -43,7 +43,7 @@ def test_run_writes_a_complete_record(task_dir: Path) -> None:
 def test_limit_and_arm_subset(task_dir: Path) -> None:
     record, run_dir = run_task(load_task(task_dir / "task.yaml"), RunOptions(out=task_dir / "r", limit=5, arms=["gen"]))
     assert [a.name for a in record.arms] == ["gen"] and record.arms[0].n == 5
-    assert record.splits["test_used"] == 5 and len(read_samples(run_dir)) == 5
+    assert record.splits.test_used == 5 and len(read_samples(run_dir)) == 5
     with pytest.raises(UserError, match="unknown arm"):
         run_task(load_task(task_dir / "task.yaml"), RunOptions(out=task_dir / "r2", arms=["nope"]))
     assert not (task_dir / "r2").exists()
@@ -69,11 +69,11 @@ class _Finishing(PromptingStrategy):
 
     def prepare(self, ctx):
         facts = super().prepare(ctx)
-        facts["one_off"] = [OneOffCost(kind="index", what="test index", seconds=1.5, hardware="cpu").as_dict()]
+        facts.one_off = [OneOffCost(kind="index", what="test index", seconds=1.5, hardware="cpu")]
         return facts
 
-    def finish(self, samples, rows):
-        return {"rows_seen": len(rows), "ids_in_order": [r.id for r in rows] == [s.id for s in samples]}
+    def finish(self, samples, rows):  # a third-party arm: free-form `extra`
+        return ArmDetails(extra={"rows_seen": len(rows), "ids_in_order": [r.id for r in rows] == [s.id for s in samples]})
 
 
 @pytest.fixture
@@ -119,9 +119,9 @@ def test_finish_hook_and_one_off_costs_reach_the_record(task_dir: Path, extra_st
     task = load_task(make_task(task_dir, text))
     record, run_dir = run_task(task, RunOptions(out=task_dir / "run", limit=10))
     arm = read_record(run_dir)[0].arm("two-shot")
-    assert arm.details == {"rows_seen": 10, "ids_in_order": True}
-    assert arm.prepare["one_off"][0]["kind"] == "index" and arm.prepare["one_off"][0]["seconds"] == 1.5
-    assert record.arm("zero").details == {}
+    assert arm.details.extra == {"rows_seen": 10, "ids_in_order": True}
+    assert arm.prepare.one_off[0].kind == "index" and arm.prepare.one_off[0].seconds == 1.5
+    assert record.arm("zero").details == ArmDetails()
 
 
 def test_bad_input_writes_nothing(tmp_path: Path) -> None:

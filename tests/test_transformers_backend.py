@@ -14,11 +14,12 @@ from advisor.backends.base import ChoiceRequest, GenerateRequest  # noqa: E402
 from advisor.spec.model import GenerationSpec, ModelSpec  # noqa: E402
 from tests.conftest import TINY_INPUTS as INPUTS  # noqa: E402
 from tests.conftest import tiny_chat as _conv  # noqa: E402
+from tests.factories import task_spec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def backend(tiny_llama: Path):
-    return tb.TransformersBackend(ModelSpec(name=str(tiny_llama), threads=1), GenerationSpec(batch_size=4))
+    return tb.TransformersBackend(task_spec(ModelSpec(name=str(tiny_llama), threads=1), GenerationSpec(batch_size=4)))
 
 
 def test_common_prefix_length() -> None:
@@ -73,5 +74,5 @@ def test_stop_strings_and_length_finish(backend) -> None:
 def test_context_length_and_info(backend, tiny_llama: Path) -> None:
     assert backend.context_length == 512
     assert backend.info.name == "transformers" and backend.info.device == "cpu" and len(backend.info.model_id) == 16
-    small = tb.TransformersBackend(ModelSpec(name=str(tiny_llama), max_context=128))
+    small = tb.TransformersBackend(task_spec(ModelSpec(name=str(tiny_llama), max_context=128)))
     assert small.context_length == 128

@@ -15,7 +15,8 @@ from advisor.cli import main
 from advisor.errors import SpecError
 from advisor.evaluation.record import ArmResult, read_record
 from advisor.evaluation.runner import RunOptions, run_task
-from advisor.evaluation.strategy import PrepareContext, Prediction
+from advisor.evaluation.sections import PrepareFacts
+from advisor.evaluation.strategy import PrepareContext, Prediction, Strategy
 from advisor.spec import load_task
 from advisor.spec.data import load_splits
 from advisor.spec.tuning import BudgetSpec, TuningSpec
@@ -37,7 +38,7 @@ class _QualityConfig(BaseModel):
     seed: int | None = None
 
 
-class _Recording:
+class _Recording(Strategy):
     """Answers right for the first `quality` share of items; records every sample id it saw."""
 
     Config = _QualityConfig
@@ -51,17 +52,14 @@ class _Recording:
     def seed_dependent(config):
         return True
 
-    def __init__(self, config, spec):
-        self.config, self.spec = config, spec
-
-    def prepare(self, ctx: PrepareContext) -> dict[str, Any]:
+    def prepare(self, ctx: PrepareContext) -> PrepareFacts:
         for split in (ctx.splits.train, ctx.splits.validation, ctx.splits.test):
             _Recording.seen += [s.id for s in split]
         for step in range(1, self.config.steps + 1):
             time.sleep(self.config.sleep_s)
             if ctx.report is not None:
                 ctx.report(step, self.config.quality)
-        return {}
+        return PrepareFacts()
 
     def predict(self, samples, backend):
         _Recording.seen += [s.id for s in samples]
@@ -126,7 +124,7 @@ def test_overrides_narrow_and_switch_off_parameters(tmp_path: Path) -> None:
                                                           "balanced: null, calibrate: [false]}")
     task = load_task(make_task(tmp_path, text, spam_rows()))
     assert "search" not in task.spec.arms[1].config  # the arm's own config stays clean
-    result = tune_arm(task, "two-shot", load_splits(task.spec), registry.backends.get("fake")(), 
+    result = tune_arm(task, "two-shot", load_splits(task.spec), registry.backends.get("fake")(task.spec), 
                       TuningSpec(budget=BudgetSpec(trials=6)), storage=None, cache_dir=tmp_path / "c")
     assert set(result.space) == {"shots", "calibrate"}
     own, rest = result.trials[0], result.trials[1:]
@@ -140,7 +138,7 @@ def test_overrides_narrow_and_switch_off_parameters(tmp_path: Path) -> None:
 def test_tuning_never_sees_a_test_item(tmp_path: Path, recording) -> None:
     task = load_task(make_task(tmp_path, REC_YAML, spam_rows(60)))
     splits = load_splits(task.spec)
-    tuned = tune_arms(task, splits, registry.backends.get("fake")(), ["rec", "two-shot"],
+    tuned = tune_arms(task, splits, registry.backends.get("fake")(task.spec), ["rec", "two-shot"],
                       TuningSpec(budget=BudgetSpec(trials=4)), run_dir=None, cache_dir=tmp_path / "c")
     test_ids = {s.id for s in splits.test}
     assert recording.seen and not test_ids & set(recording.seen)
@@ -160,7 +158,7 @@ def test_tune_then_test_once_through_the_run(tmp_path: Path, recording) -> None:
     assert t is not None and len(t.trials) == 5 and t.trials[0].enqueued and t.trials[0].params == {"quality": 0.5}
     assert t.best_value == max(tr.value for tr in t.trials if tr.value is not None) >= t.baseline_value
     assert rec.config["quality"] == t.best_params["quality"] == t.chosen_config["quality"]
-    assert any(o["what"].startswith("tuning") and o["seconds"] == t.seconds for o in rec.prepare["one_off"])
+    assert any(o.what.startswith("tuning") and o.seconds == t.seconds for o in rec.prepare.one_off)
     assert (run_dir / "tuning.sqlite3").is_file()
     curve = t.best_so_far()
     assert [x for x, _ in curve] == [1, 2, 3, 4, 5] and all(b >= a for (_, a), (_, b) in zip(curve, curve[1:]))
@@ -176,7 +174,7 @@ def test_tune_then_test_once_through_the_run(tmp_path: Path, recording) -> None:
 # -- pruning, budgets, resume ------------------------------------------------------------------
 def test_median_pruner_stops_trials_that_report_worse(tmp_path: Path, recording) -> None:
     task = load_task(make_task(tmp_path, REC_YAML, spam_rows(60)))
-    result = tune_arm(task, "rec", load_splits(task.spec), registry.backends.get("fake")(),
+    result = tune_arm(task, "rec", load_splits(task.spec), registry.backends.get("fake")(task.spec),
                       TuningSpec(budget=BudgetSpec(trials=12), sampler="random", seed=3), storage=None,
                       cache_dir=tmp_path / "c")
     pruned = [t for t in result.trials if t.state == "pruned"]
@@ -192,7 +190,7 @@ def test_median_pruner_stops_trials_that_report_worse(tmp_path: Path, recording)
 def test_seconds_budget_stops_a_running_trial(tmp_path: Path, recording) -> None:
     text = REC_YAML.replace("config: {quality: 0.5}", "config: {quality: 0.5, steps: 50, sleep_s: 0.01}")
     task = load_task(make_task(tmp_path, text, spam_rows(60)))
-    result = tune_arm(task, "rec", load_splits(task.spec), registry.backends.get("fake")(),
+    result = tune_arm(task, "rec", load_splits(task.spec), registry.backends.get("fake")(task.spec),
                       TuningSpec(budget=BudgetSpec(seconds=0.1), pruner="none"), storage=None, cache_dir=tmp_path)
     assert len(result.trials) == 1 and result.trials[0].state == "pruned"
     assert "budget of 0.1 s ran out" in result.trials[0].note and result.trials[0].intermediate
@@ -200,7 +198,7 @@ def test_seconds_budget_stops_a_running_trial(tmp_path: Path, recording) -> None
 
 def test_interrupted_tune_resumes_from_its_storage(tmp_path: Path, recording) -> None:
     task = load_task(make_task(tmp_path, REC_YAML, spam_rows(60)))
-    splits, fake = load_splits(task.spec), registry.backends.get("fake")()
+    splits, fake = load_splits(task.spec), registry.backends.get("fake")(task.spec)
     db = tmp_path / "tuning.sqlite3"
     first = tune_arm(task, "rec", splits, fake, TuningSpec(budget=BudgetSpec(trials=2)), storage=db, cache_dir=tmp_path)
     recording.seen = []
@@ -272,6 +270,19 @@ def test_a_difference_inside_the_seed_spread_is_a_tie() -> None:
     assert plain.se == pytest.approx(0.01) and not plain.tie
 
 
+def test_the_decision_rule_reads_the_seed_spread() -> None:
+    """advisor.decision's seed_metrics takes each seed's primary metric from `ArmResult.seeds`."""
+    from advisor.decision.engine import seed_metrics
+
+    assert seed_metrics(_arm("a", [0.8, 0.7, 0.9]), "accuracy") == [0.8, 0.7, 0.9]
+    assert seed_metrics(_arm("a", [0.8, 0.7]), "macro_f1") == []  # the spread measured another metric
+    assert seed_metrics(_arm("a", [0.8]), "accuracy") == []  # one seed: no spread
+    one = ArmResult(name="d", strategy="lora", status="ok", config={}, metrics={"accuracy": 0.75}, primary_metric="accuracy")
+    assert seed_metrics(one, "accuracy") == []
+    with pytest.raises(Exception):  # strict like the other record sections
+        SeedSpread(metric="accuracy", seeds=[0], values=[0.5], what="x", surprise=1)
+
+
 # -- LoRA defaults from the data, and the dry run ------------------------------------------------
 def test_lora_epochs_scale_with_examples_and_labels() -> None:
     from strategies.lora.config import LoraArmConfig, default_epochs, resolve_schedule
@@ -292,7 +303,7 @@ def test_dry_run_estimates_the_tuning_budget(tmp_path: Path, capsys) -> None:
     from advisor.evaluation.dryrun import estimate_run
 
     est = estimate_run(load_task(path), tuning=TuningSpec(budget=BudgetSpec(trials=5)))
-    row = next(r for r in est["tuning"]["arms"] if r["arm"] == "two-shot")
+    row = next(r for r in est.tuning["arms"] if r["arm"] == "two-shot")
     assert row["total_s"] == pytest.approx(5 * row["per_trial_s"]) and row["per_trial_s"] >= 0
     assert main(["run", str(path), "--trials", "3"]) == 2  # a budget without --tune is a mistake
 
@@ -304,7 +315,7 @@ def test_tune_command_end_to_end_on_the_fake_backend(tmp_path: Path, capsys) -> 
     assert "tuning (validation only)" in out
     record, _ = read_record(tmp_path / "run")
     t = record.arm("two-shot").tuning
-    assert len(t.trials) == 2 and t.seed == 5 and record.spec["tuning"]["budget"] == {"trials": 2, "seconds": None}
+    assert len(t.trials) == 2 and t.seed == 5 and record.spec.tuning.budget.model_dump() == {"trials": 2, "seconds": None}
     assert main(["run", str(path), "--tune", "--seconds", "0.5", "--out", str(tmp_path / "run2"), "--arms", "zero"]) == 0
     assert read_record(tmp_path / "run2")[0].arm("zero").tuning.budget == {"seconds": 0.5}
     assert main(["run", str(path), "--executor", "nope"]) == 2
@@ -314,7 +325,7 @@ def test_tune_command_end_to_end_on_the_fake_backend(tmp_path: Path, capsys) -> 
 def test_own_config_outside_the_space_is_still_trial_zero(tmp_path: Path, recording) -> None:
     text = REC_YAML.replace("config: {quality: 0.5}", "config:\n      quality: 0.5\n      search: {quality: [0.0, 0.1]}")
     task = load_task(make_task(tmp_path, text, spam_rows(60)))
-    result = tune_arm(task, "rec", load_splits(task.spec), registry.backends.get("fake")(),
+    result = tune_arm(task, "rec", load_splits(task.spec), registry.backends.get("fake")(task.spec),
                       TuningSpec(budget=BudgetSpec(trials=3)), storage=None, cache_dir=tmp_path)
     own = result.trials[0]
     assert own.enqueued and own.params == {"quality": 0.5} and own.value == result.baseline_value
@@ -336,7 +347,7 @@ def test_an_executor_with_more_slots_gets_trials_in_batches(tmp_path: Path, reco
 
     task = load_task(make_task(tmp_path, REC_YAML, spam_rows(60)))
     wide = Wide()
-    result = tune_arm(task, "rec", load_splits(task.spec), registry.backends.get("fake")(),
+    result = tune_arm(task, "rec", load_splits(task.spec), registry.backends.get("fake")(task.spec),
                       TuningSpec(budget=BudgetSpec(trials=7), pruner="none"), storage=None, cache_dir=tmp_path,
                       executor=wide)
     assert wide.batches == [3, 3, 1] and len(result.trials) == 7 and result.trials[0].enqueued

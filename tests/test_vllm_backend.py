@@ -57,7 +57,7 @@ def _backend(tiny_llama: Path, serving: str = '{"concurrency": 4}', arms: str = 
     from advisor.backends.vllm_backend import VllmBackend
 
     spec = _spec(tiny_llama, serving, arms)
-    return VllmBackend(spec.model, spec.generation, spec=spec)
+    return VllmBackend(spec)
 
 
 def _get(backend, path: str) -> dict:
@@ -117,6 +117,44 @@ def test_choice_scores_sum_the_choice_tokens(tiny_llama: Path, tmp_path: Path) -
         backend.close()
 
 
+def test_forced_choice_scores_equal_prompt_logprobs(tiny_llama: Path, monkeypatch) -> None:
+    """The one-pass method (forced one-token requests, which read vLLM's prefix cache) gives
+    what prompt + label with prompt_logprobs gives, to 1e-4 nats, one request per label token."""
+    backend = _backend(tiny_llama)
+    try:
+        labels = ("ham", "spam", "free prize", "call now ! yes")
+        requests = [ChoiceRequest(tiny_chat(t), labels) for t in ("hello world", "free prize call now", "yes")]
+        forced = backend.score_choices(requests)
+        stats = _get(backend, "/stats")
+        tok = ChatTokenizer(tiny_llama)
+        assert stats["forced"] == len(requests) * sum(len(tok.choice_ids(c)) for c in labels)
+        monkeypatch.setattr(backend, "choice_method", "prompt_logprobs")
+        old = backend.score_choices(requests)
+        assert _get(backend, "/stats")["forced"] == stats["forced"]  # the old path sent none
+        for a, b in zip(forced, old):
+            assert a.error is None and b.error is None
+            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+            assert a.choice_tokens == b.choice_tokens == [1, 1, 2, 4] and a.prompt_tokens == b.prompt_tokens
+    finally:
+        backend.close()
+
+
+def test_forced_scores_that_disagree_fall_back_to_prompt_logprobs(tiny_llama: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_PROCESSED_LOGPROBS", "1")
+    backend = _backend(tiny_llama)
+    try:
+        requests = [ChoiceRequest(tiny_chat(t), ("ham", "free prize")) for t in ("hello world", "yes")]
+        got = backend.score_choices(requests)
+        tok = ChatTokenizer(tiny_llama)
+        assert backend.choice_method == "prompt_logprobs" and backend.info.extra["choice_method"] == "prompt_logprobs"
+        for r, s in zip(requests, got):
+            p = tok.prompt_ids(r.messages)
+            want = [sum(logprob(t, len(p) + k, False) for k, t in enumerate(tok.choice_ids(c))) for c in r.choices]
+            assert s.logprobs == pytest.approx(want) and s.error is None
+    finally:
+        backend.close()
+
+
 def test_lora_rank_follows_the_lora_arms(tiny_llama: Path) -> None:
     from advisor.backends.vllm_backend import lora_rank_for
 
@@ -132,7 +170,7 @@ def test_transient_errors_are_retried_and_counted(tiny_llama: Path, monkeypatch)
     try:
         out = backend.generate([GenerateRequest(tiny_chat("yes"), max_new_tokens=2)])
         assert out[0].error is None and out[0].retries == 2
-        assert backend.stats()["http_retries"] == 2 and backend.stats()["http_failed"] == 0
+        assert backend.stats().http_retries == 2 and backend.stats().http_failed == 0
     finally:
         backend.close()
 
@@ -175,12 +213,12 @@ def test_run_records_streaming_latencies_and_the_server_log(tmp_path: Path, tiny
     task = _task(tmp_path, tiny_llama, "  - {name: gen, strategy: prompting, config: {mode: generate}}\n"
                                        "          - {name: choice, strategy: prompting}")
     record, run_dir = run_task(load_task(task), RunOptions(out=tmp_path / "run", limit=6))
-    assert record.status == "ok" and record.backend["name"] == "vllm"
+    assert record.status == "ok" and record.backend.name == "vllm"
     gen = record.arm("gen")
-    assert gen.latency["ttft_p50_ms"] > 0 and gen.latency["tpot_p50_ms"] > 0 and gen.latency["p50_ms"] > 0
+    assert gen.latency.ttft_p50_ms > 0 and gen.latency.tpot_p50_ms > 0 and gen.latency.p50_ms > 0
     assert record.arm("choice").n == 6
-    serving = record.backend["serving"]
-    assert serving["server_starts"] == 1 and serving["http_requests"] >= 6 + 12 and serving["http_failed"] == 0
+    serving = record.backend.serving
+    assert serving.server_starts == 1 and serving.http_requests >= 6 + 12 and serving.http_failed == 0
     rows = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
     assert all(r["tpot_ms"] > 0 for r in rows if r["arm"] == "gen")
     assert "fake-vllm: argv" in (run_dir / "vllm-server.log").read_text()
@@ -200,7 +238,7 @@ def test_server_death_fails_that_arm_and_the_next_arm_gets_a_new_server(tmp_path
     rows = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
     assert all(r["error"] is None for r in rows if r["arm"] == "second")
     assert any(r["error"] and r["arm"] == "first" for r in rows)
-    assert record.backend["serving"]["server_starts"] == 2  # restarted for the second arm
+    assert record.backend.serving.server_starts == 2  # restarted for the second arm
     assert second.status == "ok" and second.n == 6 and second.sample_errors == 0
     assert "start 2" in (run_dir / "vllm-server.log").read_text()
 

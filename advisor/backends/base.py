@@ -7,15 +7,25 @@ used and the time it took. An adapter (LoRA) is part of a request's model identi
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from advisor.spec.model import TaskSpec
 
 __all__ = [
     "Message", "GenerateRequest", "Generation", "ChoiceRequest", "ChoiceScores", "Backend",
-    "BackendInfo",
+    "BackendInfo", "ServingStats", "PLAIN_ROLE",
 ]
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+# A conversation of one message with this role is a plain-text prompt: tokenised as it is,
+# without the chat template (the prompting arm's `chat: false`, lm-evaluation-harness's format).
+PLAIN_ROLE = "plain"
 
 
 @dataclass(frozen=True)
@@ -80,21 +90,59 @@ class BackendInfo:
     dtype: str
     threads: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    dtype_choice: str | None = None  # why this dtype (dtype auto: the hardware feature that decided)
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """What the runner and the arms need from a model server."""
+class ServingStats(BaseModel):
+    """HTTP backends: request counts, retries and (vLLM) server starts, kept in the record."""
 
+    model_config = ConfigDict(extra="forbid")
+
+    http_requests: int = 0
+    http_retries: int = 0
+    http_failed: int = 0
+    concurrency: int | None = None
+    server_starts: int | None = None
+    startup_s: list[float] | float | None = None
+    server_log: str | None = None
+
+
+class Backend(ABC):
+    """What the runner and the arms need from a model server.
+
+    Every backend is built the same way, `cls(spec, status=...)`: it reads the model,
+    generation and serving blocks it needs from the task spec. The optional hooks below
+    have no-op defaults, so callers never probe for them.
+    """
+
+    name: ClassVar[str]
     info: BackendInfo
     context_length: int
 
+    def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
+        self.spec = spec
+        self.status: Callable[[str], None] = status or (lambda msg: None)
+
+    @abstractmethod
     def generate(self, requests: list[GenerateRequest]) -> list[Generation]: ...
 
+    @abstractmethod
     def score_choices(self, requests: list[ChoiceRequest]) -> list[ChoiceScores]: ...
 
+    @abstractmethod
     def count_tokens(self, conversations: list[list[Message]]) -> list[int]:
         """Prompt tokens each conversation takes after the chat template."""
-        ...
 
-    def close(self) -> None: ...
+    def take_failure(self) -> str | None:
+        """A failure the runner should fail the current arm with (e.g. a server died); cleared once read."""
+        return None
+
+    def bind_run_dir(self, run_dir: Path) -> None:
+        """The run directory exists now (a server backend keeps its log there)."""
+
+    def stats(self) -> ServingStats | None:
+        """What the record keeps about serving (HTTP backends); None for in-process ones."""
+        return None
+
+    def close(self) -> None:
+        """Release the model, server process or connections."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from advisor.backends.base import Message
+from advisor.backends.base import PLAIN_ROLE, Message
 
 __all__ = ["ChatTokenizer", "chat_prompt_ids"]
 
@@ -20,8 +20,11 @@ END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>")
 
 
 def chat_prompt_ids(tokenizer, messages: list[Message]) -> list[int]:
-    """Prompt token ids after the chat template, ready for the assistant's reply."""
-    if tokenizer.chat_template:
+    """Prompt token ids after the chat template, ready for the assistant's reply; a plain-text
+    prompt (one PLAIN_ROLE message) is tokenised as it is."""
+    if len(messages) == 1 and messages[0]["role"] == PLAIN_ROLE:
+        text = messages[0]["content"]
+    elif tokenizer.chat_template:
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     else:  # a base model without a template: plain role-tagged text
         text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"

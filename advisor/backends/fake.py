@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Callable
 
 from advisor.backends.base import (
-    BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
+    Backend, BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
 )
-from advisor.spec.model import GenerationSpec, ModelSpec
+from advisor.spec.model import TaskSpec
 
 __all__ = ["FakeBackend"]
 
@@ -30,15 +31,15 @@ def _hash01(text: str) -> float:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
-class FakeBackend:
+class FakeBackend(Backend):
     """Deterministic stand-in for a model server."""
 
     name = "fake"
 
-    def __init__(self, model: ModelSpec | None = None, generation: GenerationSpec | None = None, status=None,
-                 context_length: int = 2048) -> None:
-        model = model or ModelSpec()
-        self.context_length = model.max_context or context_length
+    def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
+        super().__init__(spec, status=status)
+        model = spec.model
+        self.context_length = model.max_context or 2048
         self.calls: list[int] = []  # batch sizes seen, for tests of batching
         self.info = BackendInfo(name=self.name, model=model.name, model_id="fake", device="cpu", dtype="none")
 
@@ -69,5 +70,3 @@ class FakeBackend:
                                     latency_s=time.perf_counter() - started))
         return out
 
-    def close(self) -> None:
-        pass

@@ -18,31 +18,29 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from advisor.backends.base import (
-    BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
+    Backend, BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message, ServingStats,
 )
 from advisor.backends.http import HttpClient, HttpError
 from advisor.backends.vllm_backend import tpot
 from advisor.errors import UserError
-from advisor.spec.model import GenerationSpec, ModelSpec, TaskSpec
-from advisor.spec.serving import ServingSpec
+from advisor.spec.model import TaskSpec
 
 __all__ = ["OpenAIBackend"]
 
 CHARS_PER_TOKEN = 3  # a conservative estimate when no local tokenizer is known (English BPE ~ 4)
 
 
-class OpenAIBackend:
+class OpenAIBackend(Backend):
     """Chat completions over HTTP against `serving.base_url`."""
 
     name = "openai"
-    takes_spec = True
-
-    def __init__(self, model: ModelSpec, generation: GenerationSpec | None = None, status=None,
-                 spec: TaskSpec | None = None) -> None:
-        self.serving = serving = spec.serving if spec is not None else ServingSpec()
+    def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
+        super().__init__(spec, status=status)
+        model = spec.model
+        self.serving = serving = spec.serving
         if not serving.base_url:
             raise UserError("the openai backend needs serving.base_url (e.g. https://api.example.com/v1)")
         key = None
@@ -129,10 +127,10 @@ class OpenAIBackend:
         raise UserError("the openai backend cannot score choices: chat APIs give no log-probabilities of the "
                         "prompt's tokens", hint="give this arm `mode: generate`, or use the vllm backend")
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ServingStats:
         c = self.client.counters
-        return {"http_requests": c.requests, "http_retries": c.retries, "http_failed": c.failed,
-                "concurrency": self.serving.concurrency}
+        return ServingStats(http_requests=c.requests, http_retries=c.retries, http_failed=c.failed,
+                            concurrency=self.serving.concurrency)
 
     def close(self) -> None:
         self.client.close()

@@ -2,7 +2,8 @@
 
 Generation is batched, greedy by default, and stops on the chat template's end-of-turn
 token. Choice scoring ranks fixed answers by the summed log-probability of their tokens
-after the prompt, in one forward pass per batch.
+after the prompt, computing each prompt once whatever the number of labels (choice_pass.py).
+Batches are length buckets (batching.py): rows of similar length, fewer rows for long inputs.
 
 Prefix caching: requests of one arm share their system prompt and demonstrations, so the
 longest token prefix common to a call's prompts is run once, its key/value cache copied
@@ -20,14 +21,17 @@ import copy
 import inspect
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 from advisor.backends.base import (
-    BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
+    Backend, BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
 )
+from advisor.backends.batching import grouped_buckets
 from advisor.backends.chat_tokens import ChatTokenizer
+from advisor.backends.choice_pass import score_rows
 from advisor.artifacts.models import resolve_model
-from advisor.spec.model import GenerationSpec, ModelSpec
+from advisor.backends.dtype import resolve_dtype
+from advisor.spec.model import TaskSpec
 
 __all__ = ["TransformersBackend", "common_prefix_length"]
 
@@ -61,28 +65,31 @@ class _FirstTokenClock:
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
-class TransformersBackend:
+class TransformersBackend(Backend):
     """Runs a causal LM in this process with transformers."""
 
     name = "transformers"
 
-    def __init__(self, model: ModelSpec, generation: GenerationSpec | None = None, status=None) -> None:
+    def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
+        super().__init__(spec, status=status)
+        model, generation = spec.model, spec.generation
         import torch
         from transformers import AutoModelForCausalLM
 
         if model.threads:
             torch.set_num_threads(model.threads)
-        resolved = resolve_model(model.name, model.dtype, status=status)
         device = model.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
-        self.batch_size = (generation or GenerationSpec()).batch_size
+        dtype, dtype_why = resolve_dtype(model.dtype, device)
+        resolved = resolve_model(model.name, dtype, status=status)
+        self.batch_size = generation.batch_size
         self.chat = ChatTokenizer(resolved.path)  # template, end-of-turn ids, memo: shared with vllm and LoRA
         self.tokenizer = self.chat.tokenizer
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=getattr(torch, model.dtype)).to(device)
+        self.model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=getattr(torch, dtype)).to(device)
         self.model.eval()
         cfg_len = getattr(self.model.config, "max_position_embeddings", None) or 2048
         self.context_length = min(model.max_context or cfg_len, cfg_len)
@@ -93,7 +100,8 @@ class TransformersBackend:
         self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
         self._can_keep = "logits_to_keep" in params
         self.info = BackendInfo(
-            name=self.name, model=model.name, model_id=resolved.model_id, device=device, dtype=model.dtype,
+            name=self.name, model=model.name, model_id=resolved.model_id, device=device, dtype=dtype,
+            dtype_choice=dtype_why,
             threads=torch.get_num_threads() if device == "cpu" else None,
             extra={"path": str(resolved.path), "source": resolved.source, "prefix_caching": "on"},
         )
@@ -134,16 +142,9 @@ class TransformersBackend:
         self.model.set_adapter(self._adapters[adapter])
         self.model.base_model.enable_adapter_layers()
 
-    def _groups(self, requests: list[Any], key) -> list[list[int]]:
-        """Indices grouped by `key`, sorted by prompt length, cut into batches."""
-        by_key: dict[Any, list[int]] = {}
-        for i, r in enumerate(requests):
-            by_key.setdefault(key(r), []).append(i)
-        batches = []
-        for idx in by_key.values():
-            for start in range(0, len(idx), self.batch_size):
-                batches.append(idx[start:start + self.batch_size])
-        return batches
+    def _groups(self, requests: list[Any], key, lengths: list[int]) -> list[list[int]]:
+        """Indices grouped by `key`, cut into length buckets (see advisor.backends.batching)."""
+        return grouped_buckets(requests, key, lengths, self.batch_size)
 
     # -- prefix cache --------------------------------------------------------------------
     def _prefix(self, prompts: list[list[int]], adapter: str | None) -> tuple[int, Any]:
@@ -177,11 +178,9 @@ class TransformersBackend:
 
         out: list[Generation | None] = [None] * len(requests)
         prompts = [self._prompt_ids(r.messages) for r in requests]
-        order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))
-        ordered = [requests[i] for i in order]
         pad = self.tokenizer.pad_token_id
-        for batch in self._groups(ordered, key=lambda r: (r.adapter, r.max_new_tokens, r.temperature, r.stop)):
-            idx = [order[b] for b in batch]
+        lengths = [len(p) + r.max_new_tokens for p, r in zip(prompts, requests)]
+        for idx in self._groups(requests, lambda r: (r.adapter, r.max_new_tokens, r.temperature, r.stop), lengths):
             first = requests[idx[0]]
             started = time.perf_counter()
             self._use_adapter(first.adapter)
@@ -211,48 +210,29 @@ class TransformersBackend:
 
     # -- choice scoring ------------------------------------------------------------------
     def score_choices(self, requests: list[ChoiceRequest]) -> list[ChoiceScores]:
+        """Every label of a request scored from one pass over its prompt (advisor.backends.choice_pass)."""
         import torch
 
         out: list[ChoiceScores | None] = [None] * len(requests)
         prompts = [self._prompt_ids(r.messages) for r in requests]
         choice_ids = {c: self.tokenizer(c, add_special_tokens=False)["input_ids"] for r in requests for c in r.choices}
-        order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))
-        ordered = [requests[i] for i in order]
+        for c, ids in choice_ids.items():
+            if not ids:
+                raise ValueError(f"choice {c!r} has no tokens")
         pad = self.tokenizer.pad_token_id
-        for batch in self._groups(ordered, key=lambda r: r.adapter):
-            idx = [order[b] for b in batch]
+        for idx in self._groups(requests, lambda r: r.adapter, [len(p) for p in prompts]):
             started = time.perf_counter()
             adapter = requests[idx[0]].adapter
             self._use_adapter(adapter)
             n, cache = self._prefix([p for p, r in zip(prompts, requests) if r.adapter == adapter], adapter)
-            seqs, spans = [], []  # spans: (request, choice index, start of choice in row, length)
-            for i in idx:
-                for c, choice in enumerate(requests[i].choices):
-                    own = prompts[i][n:]
-                    spans.append((i, c, len(own), len(choice_ids[choice])))
-                    seqs.append(own + choice_ids[choice])
-            width = max(len(s) for s in seqs)
-            # own tokens + choice, right-padded: padding only follows what is scored
-            input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.device)
-            attention = torch.tensor([[1] * (n + len(s)) + [0] * (width - len(s)) for s in seqs], device=self.device)
-            # Only the positions that predict a choice token need the vocabulary projection
-            # (a third of a forward pass for this model size): keep that window of columns.
-            lo = min(start for _, _, start, _ in spans) - 1
-            hi = max(start + length for _, _, start, length in spans) - 1
             with torch.inference_mode():
-                logits = self.model(input_ids=input_ids, attention_mask=attention,
-                                    **({"logits_to_keep": torch.arange(lo, hi, device=self.device)} if self._can_keep else {}),
-                                    **self._rows_cache(cache, len(seqs))).logits
-                if not self._can_keep:
-                    logits = logits[:, lo:hi]
-                results: dict[int, list[float]] = {i: [0.0] * len(requests[i].choices) for i in idx}
-                for row, (i, c, start, length) in enumerate(spans):
-                    logprobs = torch.log_softmax(logits[row, start - 1 - lo:start - 1 - lo + length].float(), dim=-1)
-                    targets = input_ids[row, start:start + length].unsqueeze(-1)
-                    results[i][c] = float(logprobs.gather(-1, targets).sum())
+                scores = score_rows(self.model, own=[prompts[i][n:] for i in idx], prefix_len=n,
+                                    cache=self._rows_cache(cache, len(idx)).get(self._cache_kw),
+                                    labels=[[choice_ids[c] for c in requests[i].choices] for i in idx],
+                                    pad=pad, device=self.device, cache_kw=self._cache_kw, can_keep=self._can_keep)
             elapsed = time.perf_counter() - started
-            for i in idx:
-                out[i] = ChoiceScores(logprobs=results[i], choice_tokens=[len(choice_ids[c]) for c in requests[i].choices],
+            for i, logprobs in zip(idx, scores):
+                out[i] = ChoiceScores(logprobs=logprobs, choice_tokens=[len(choice_ids[c]) for c in requests[i].choices],
                                       prompt_tokens=len(prompts[i]), latency_s=elapsed)
         return [s for s in out if s is not None]
 

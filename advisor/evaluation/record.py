@@ -3,6 +3,8 @@ arm and sample). Reports are rendered from these files alone.
 
 `run.json` is rewritten atomically after every arm, so an interrupted run keeps all it
 finished; `samples.jsonl` is appended per batch and is the source of truth for resuming.
+Every section is a typed model (advisor.evaluation.sections, advisor.decision.types);
+`run.schema.json` beside this module is the JSON Schema generated from them.
 """
 
 from __future__ import annotations
@@ -13,23 +15,58 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationError, model_serializer
 
+from advisor.backends.base import ServingStats
+from advisor.decision.types import Recommendation
+from advisor.environment import Environment
 from advisor.errors import UserError
+from advisor.evaluation.judge import JudgeReport
+from advisor.evaluation.quality import AnswerQuality
+from advisor.evaluation.learning_curve import LearningCurve
+from advisor.evaluation.sections import (
+    ArmDetails, Confusion, Latency, PrepareFacts, Section, Throughput, Usage,
+)
+from advisor.spec.model import TaskSpec
 from advisor.tuning.results import SeedSpread, TuningResult
 
-__all__ = ["SCHEMA_VERSION", "ArmResult", "RunRecord", "SampleRow", "write_record", "read_record", "append_samples",
-           "read_samples", "group_by_arm"]
+__all__ = ["SCHEMA_VERSION", "ArmResult", "RunRecord", "SampleRow", "SampleExtra", "TaskInfo", "SplitsInfo",
+           "BackendRecord", "ServingStats", "Environment", "write_record", "read_record", "append_samples",
+           "read_samples", "group_by_arm", "SCHEMA_FILE", "record_schema"]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 RUN_FILE, SAMPLES_FILE = "run.json", "samples.jsonl"
+SCHEMA_FILE = Path(__file__).with_name("run.schema.json")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow")  # newer records may carry more; readers keep it
+class SampleExtra(Section):
+    """Per-sample facts an arm adds beside its answer (all optional)."""
+
+    finish_reason: str | None = None
+    fit: list[str] | None = Field(None, description="what was cut to fit the context window")
+    choice_logprobs: dict[str, float] | None = Field(None, description="label -> summed log-prob (nats)")
+    calibrated: dict[str, float] | None = None
+    retrieved: list[tuple[str, float]] | None = Field(None, description="[chunk id, cosine] best first")
+    retrieval_ms: float | None = None
+    embed_ms: float | None = None
+    search_ms: float | None = None
+    passages_used: int | None = None
+    demonstration_ids: list[str] | None = None
+    # answer quality (advisor.evaluation.quality): set by the runner, groundedness/passages by retrieval arms
+    quality_checked: bool | None = None
+    degenerate: str | None = Field(None, description="empty | boilerplate | echo | repetition")
+    gold_support: float | None = Field(None, description="share of answer bigrams found in the gold passage")
+    groundedness: float | None = Field(None, description="share of answer bigrams found in the retrieved passages")
+    passages: list[str] | None = Field(None, description="the passages the answer was given (first 1500 characters)")
+    custom: dict[str, Any] = Field(default_factory=dict, description="third-party arms only; never read by the core")
+
+    @model_serializer(mode="wrap")
+    def _set_only(self, handler: Any) -> dict[str, Any]:
+        """samples.jsonl stays small: only the facts the arm set."""
+        return {k: v for k, v in handler(self).items() if v is not None and v != {}}
 
 
-class SampleRow(_Model):
+class SampleRow(Section):
     """One arm's answer for one test sample, with its measured cost."""
 
     arm: str
@@ -47,53 +84,95 @@ class SampleRow(_Model):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: SampleExtra = Field(default_factory=SampleExtra)
 
 
-class ArmResult(_Model):
+class ArmResult(Section):
     """Everything measured for one arm; failed and cancelled arms are kept, never dropped."""
 
     name: str
     strategy: str
     status: Literal["ok", "failed", "cancelled"]
-    config: dict[str, Any]
-    prepare: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(description="the arm's validated config (its strategy's Config, dumped)")
+    prepare: PrepareFacts = Field(default_factory=PrepareFacts)
     n: int = 0  # test samples answered
     metrics: dict[str, float] = Field(default_factory=dict)
     primary_metric: str | None = None
     higher_is_better: dict[str, bool] = Field(default_factory=dict)
-    confusion: dict[str, Any] | None = None
-    latency: dict[str, Any] = Field(default_factory=dict)  # p50_ms, p95_ms, mean_ms, ttft_p50_ms, how
-    throughput: dict[str, Any] = Field(default_factory=dict)  # busy_s, requests_per_s, tokens_per_s
-    usage: dict[str, int] = Field(default_factory=dict)  # prompt_tokens, completion_tokens
-    details: dict[str, Any] = Field(default_factory=dict)  # the strategy's `finish` hook: retrieval, curves, risks
+    confusion: Confusion | None = None
+    latency: Latency = Field(default_factory=Latency)
+    throughput: Throughput = Field(default_factory=Throughput)
+    usage: Usage = Field(default_factory=Usage)
+    details: ArmDetails = Field(default_factory=ArmDetails)  # the strategy's `finish` hook
     errors: list[str] = Field(default_factory=list)
     sample_errors: int = 0
+    quality: AnswerQuality | None = None  # degenerate answers, groundedness, gold-passage support
     started: str | None = None
     wall_s: float | None = None
-    tuning: TuningResult | None = None  # `advisor tune`: every trial, the chosen config, tuning seconds
-    seeds: SeedSpread | None = None  # `repeats: N`: the primary metric under each seed
+    learning_curve: LearningCurve | None = Field(None, description="the arm on nested shares of train (opt-in per arm)")
+    tuning: TuningResult | None = Field(None, description="`advisor tune`: every trial, the chosen config, tuning seconds")
+    seeds: SeedSpread | None = Field(None, description="`repeats: N`: the primary metric under each seed")
 
 
-class RunRecord(_Model):
+class TaskInfo(Section):
+    name: str
+    type: str
+    path: str
+    sha256: str
+
+
+class SplitsInfo(Section):
+    train: int = 0
+    validation: int = 0
+    test: int = 0
+    test_used: int = 0
+    limit: int | None = None
+    test_ids: list[str] = Field(default_factory=list)
+
+
+class BackendRecord(Section):
+    name: str
+    model: str
+    model_id: str = ""
+    device: str = ""
+    dtype: str = ""
+    dtype_choice: str | None = Field(None, description="why this dtype (dtype auto: the hardware feature that decided)")
+    threads: int | None = None
+    extra: dict[str, str] = Field(default_factory=dict)
+    context_length: int | None = None
+    serving: ServingStats | None = None
+
+
+class RunRecord(Section):
     """One run of one task through its arms."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, title="advisor run.json")
 
     schema_version: str = SCHEMA_VERSION
     run_id: str
     created: str
     status: Literal["running", "ok", "partial", "failed", "cancelled"]
-    task: dict[str, Any]  # name, type, path, sha256
-    spec: dict[str, Any]  # the resolved spec
-    splits: dict[str, Any]  # sizes, test ids used, limit
-    backend: dict[str, Any] = Field(default_factory=dict)
-    environment: dict[str, Any] = Field(default_factory=dict)
+    task: TaskInfo
+    spec: TaskSpec  # the resolved spec
+    splits: SplitsInfo
+    backend: BackendRecord
+    environment: Environment = Field(default_factory=Environment)
     arms: list[ArmResult] = Field(default_factory=list)
-    recommendation: dict[str, Any] | None = None
+    recommendation: Recommendation | None = None
+    decision_error: str | None = Field(None, description="why no recommendation was computed (the decision failed)")
+    judge: JudgeReport | None = None  # the judge metric's model, prompt and agreement with human grades
     finished: str | None = None
     wall_s: float | None = None
 
     def arm(self, name: str) -> ArmResult | None:
         return next((a for a in self.arms if a.name == name), None)
+
+
+def record_schema() -> dict[str, Any]:
+    """The JSON Schema of run.json, generated from the models (shipped as run.schema.json)."""
+    schema = RunRecord.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
 
 
 def write_record(run_dir: Path, record: RunRecord) -> Path:
@@ -108,8 +187,30 @@ def write_record(run_dir: Path, record: RunRecord) -> Path:
     return target
 
 
+def _upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A 1.x record in the 2.0 shape: same sections, now typed; a failed decision moves to
+    `decision_error`, the recommendation's version becomes 2 (its fields are unchanged)."""
+    data = dict(data, schema_version=SCHEMA_VERSION)
+    rec = data.get("recommendation")
+    if isinstance(rec, dict) and "error" in rec:
+        data["recommendation"], data["decision_error"] = None, str(rec["error"])
+    elif isinstance(rec, dict):
+        data["recommendation"] = dict(rec, version=2)
+    return data
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return f"{where}: {err['msg']}"
+
+
 def read_record(path: str | Path) -> tuple[RunRecord, Path]:
-    """A record from a run directory or a run.json path; (record, run directory)."""
+    """A record from a run directory or a run.json path; (record, run directory).
+
+    Version 2.x is read as is; 1.x is upgraded (same content, typed) or refused with a
+    message naming the file, its version and this advisor's.
+    """
     path = Path(path)
     file = path / RUN_FILE if path.is_dir() else path
     if not file.is_file():
@@ -118,13 +219,23 @@ def read_record(path: str | Path) -> tuple[RunRecord, Path]:
         data = json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UserError(f"{file}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{file}: not a run record (a JSON object was expected)")
     version = str(data.get("schema_version", ""))
-    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-        raise UserError(f"{file}: schema_version {version or '(none)'} is not supported (this advisor reads {SCHEMA_VERSION})")
+    major = version.split(".")[0]
+    if major == "1":
+        try:
+            return RunRecord.model_validate(_upgrade_v1(data)), file.parent
+        except ValidationError as exc:
+            raise UserError(f"{file}: schema_version {version} cannot be upgraded to {SCHEMA_VERSION} "
+                            f"({_first_error(exc)}); re-run the task with this advisor") from None
+    if major != SCHEMA_VERSION.split(".")[0]:
+        raise UserError(f"{file}: schema_version {version or '(none)'} is not supported "
+                        f"(this advisor reads {SCHEMA_VERSION} and upgrades 1.x)")
     try:
         return RunRecord.model_validate(data), file.parent
-    except Exception as exc:  # pydantic ValidationError: name the first bad field
-        raise UserError(f"{file}: not a valid run record ({str(exc).splitlines()[0]})") from None
+    except ValidationError as exc:
+        raise UserError(f"{file}: not a valid schema_version {version} run record ({_first_error(exc)})") from None
 
 
 def append_samples(run_dir: Path, rows: list[SampleRow]) -> None:
@@ -144,7 +255,7 @@ def read_samples(run_dir: Path, arm: str | None = None) -> list[SampleRow]:
     for line in file.read_text(encoding="utf-8").splitlines():
         try:
             row = SampleRow.model_validate_json(line)
-        except Exception:
+        except ValidationError:
             continue
         if arm is None or row.arm == arm:
             rows.append(row)

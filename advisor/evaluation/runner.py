@@ -13,10 +13,9 @@ import hashlib
 import time
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from advisor import registry
 from advisor.backends.base import Backend
@@ -25,10 +24,14 @@ from advisor.environment import capture_environment
 from advisor.errors import UserError
 from advisor.artifacts.models import cache_root
 from advisor.progress import NullReporter, Reporter
-from advisor.evaluation.record import ArmResult, RunRecord, SampleRow, append_samples, read_record, read_samples, write_record
+from advisor.evaluation.quality import row_checks
+from advisor.evaluation.record import (
+    ArmResult, BackendRecord, RunRecord, SampleRow, SplitsInfo, TaskInfo, append_samples, read_record, read_samples,
+    write_record,
+)
 from advisor.evaluation.scoring import score
 from advisor.spec.load import LoadedTask
-from advisor.evaluation.strategy import PrepareContext, Prediction
+from advisor.evaluation.strategy import PrepareContext, Prediction, Strategy
 from advisor.evaluation.summary import summarize_rows
 
 __all__ = ["RunOptions", "run_task", "make_backend"]
@@ -52,8 +55,10 @@ def _now() -> str:
 
 def make_backend(name: str, task: LoadedTask, reporter: Reporter) -> Backend:
     cls = registry.backends.get(name)
-    extra = {"spec": task.spec} if getattr(cls, "takes_spec", False) else {}  # HTTP backends read `serving`
-    return cls(task.spec.model, task.spec.generation, status=reporter.status, **extra)
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise UserError(f"backend {name!r} is registered as {cls!r}, which is not a subclass of "
+                        "advisor.backends.base.Backend")
+    return cls(task.spec, status=reporter.status)
 
 
 def _rows(arm: str, samples: list[Sample], preds: list[Prediction], task: LoadedTask, busy_s: float) -> list[SampleRow]:
@@ -65,9 +70,17 @@ def _rows(arm: str, samples: list[Sample], preds: list[Prediction], task: Loaded
                   correct=c, score=round(sc, 6), latency_ms=round(p.latency_s * 1000, 3),
                   ttft_ms=None if p.ttft_s is None else round(p.ttft_s * 1000, 3), busy_share_s=share,
                   tpot_ms=None if p.tpot_s is None else round(p.tpot_s * 1000, 3),
-                  prompt_tokens=p.prompt_tokens, completion_tokens=p.completion_tokens, error=p.error, extra=p.extra)
+                  prompt_tokens=p.prompt_tokens, completion_tokens=p.completion_tokens, error=p.error,
+                  extra=p.extra.model_copy(update=_checks(spec, s, p)))
         for s, p, c, sc in zip(samples, preds, scored.correct, scored.item_scores)
     ]
+
+
+def _checks(spec, sample: Sample, p: Prediction) -> dict[str, Any]:
+    """Degenerate-output and gold-passage checks of one generated answer (advisor.evaluation.quality)."""
+    gold = spec.evaluation.gold_passage_field
+    return row_checks(spec.type, sample.input, p.prediction, p.raw, spec.instructions,
+                      str(sample.fields.get(gold) or "") if gold else None, generated=p.error is None)
 
 
 def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Backend, ctx: PrepareContext,
@@ -84,10 +97,11 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
     reporter.arm_start(arm.name, len(test))
     reporter.advance(arm.name, len(test) - len(todo))
     try:
-        strategy = registry.strategies.get(arm.strategy)(config, spec)
+        strategy: Strategy = registry.strategies.get(arm.strategy)(config, spec)
         prep_start = time.perf_counter()
-        result.prepare = dict(strategy.prepare(ctx) or {})
-        result.prepare.setdefault("seconds", round(time.perf_counter() - prep_start, 3))
+        result.prepare = strategy.prepare(ctx)
+        if result.prepare.seconds is None:
+            result.prepare.seconds = round(time.perf_counter() - prep_start, 3)
         chunk = spec.generation.batch_size * 4  # a few backend batches per progress step and per write
         for start in range(0, len(todo), chunk):
             part = todo[start:start + chunk]
@@ -100,13 +114,11 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
             append_samples(run_dir, new_rows)
             rows += new_rows
             reporter.advance(arm.name, len(part))
-            failure = getattr(backend, "take_failure", lambda: None)()  # e.g. the vLLM server died
+            failure = backend.take_failure()  # e.g. the vLLM server died
             if failure:
                 raise RuntimeError(failure)
-        finish = getattr(strategy, "finish", None)
-        if finish is not None:
-            order = {s.id: i for i, s in enumerate(test)}
-            result.details = dict(finish(test, sorted(rows, key=lambda r: order.get(r.id, len(order)))) or {})
+        order = {s.id: i for i, s in enumerate(test)}
+        result.details = strategy.finish(test, sorted(rows, key=lambda r: order.get(r.id, len(order))))
     except KeyboardInterrupt:  # the caller sees status "cancelled" and stops the run
         result.status = "cancelled"
         result.errors.append("interrupted (Ctrl-C); finished samples kept")
@@ -121,31 +133,59 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
     finally:
         order = {s.id: i for i, s in enumerate(test)}
         rows.sort(key=lambda r: order.get(r.id, len(order)))
-        for key, value in summarize_rows(rows, spec).items():
-            setattr(result, key, value)
+        summary = summarize_rows(rows, spec)
+        for key in type(summary).model_fields:
+            setattr(result, key, getattr(summary, key))
         result.wall_s = round(time.perf_counter() - started, 3)
         reporter.arm_end(arm.name, result.status)
     return result
 
 
-def _task_info(task: LoadedTask) -> dict[str, Any]:
+def _learning_curve(task: LoadedTask, arm_index: int, splits, backend: Backend, ctx_base: dict,
+                    result: ArmResult, reporter: Reporter) -> None:
+    """The arm's learning-curve points when its spec asks for them (a failure is recorded)."""
+    if task.spec.arms[arm_index].learning_curve is None or result.status != "ok":
+        return
+    from advisor.evaluation.learning_curve import run_learning_curve
+
+    try:
+        result.learning_curve = run_learning_curve(task, arm_index, splits, backend, ctx_base, reporter.status)
+    except UserError as exc:
+        result.errors.append(f"learning curve: {exc}")
+
+
+def _task_info(task: LoadedTask) -> TaskInfo:
     digest = hashlib.sha256(task.path.read_bytes()).hexdigest()
-    return {"name": task.spec.name, "type": task.spec.type, "path": str(task.path), "sha256": digest}
+    return TaskInfo(name=task.spec.name, type=task.spec.type, path=str(task.path), sha256=digest)
 
 
-def _decide(record: RunRecord, run_dir: Path, spec, reporter: Reporter) -> dict[str, Any] | None:
+def _decide(record: RunRecord, run_dir: Path, spec, reporter: Reporter) -> None:
     """The recommendation over the finished arms; a failure here never loses the measurements."""
     from advisor.decision.engine import defaults_used, recommend
 
+    record.recommendation = record.decision_error = None
     if not any(a.status == "ok" for a in record.arms):
-        return None
+        return
     reporter.status("deciding: intervals, paired tests, costs, break-even volumes")
     try:
-        return recommend(record, read_samples(run_dir), defaults_used(spec.pricing, spec.decision))
+        record.recommendation = recommend(record, read_samples(run_dir), defaults_used(spec.pricing, spec.decision))
     except Exception as exc:  # recorded, and `advisor report` can re-decide after a fix
         with (run_dir / "errors.log").open("a") as fh:
             fh.write(f"--- decision ---\n{traceback.format_exc()}\n")
-        return {"error": f"{type(exc).__name__}: {exc}"}
+        record.decision_error = f"{type(exc).__name__}: {exc}"
+
+
+def _judge(spec, record: RunRecord, run_dir: Path, reporter: Reporter):
+    """The judge metric over the finished arms (advisor.evaluation.judge); a failure is recorded, not raised."""
+    from advisor.evaluation.judge import JudgeReport, apply_judge
+
+    try:
+        return apply_judge(spec, record, run_dir, reporter.status)
+    except Exception as exc:
+        with (run_dir / "errors.log").open("a") as fh:
+            fh.write(f"--- judge ---\n{traceback.format_exc()}\n")
+        return JudgeReport(backend=spec.evaluation.judge.backend, model=spec.evaluation.judge.model,
+                           error=f"{type(exc).__name__}: {exc}")
 
 
 def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Reporter | None = None) -> tuple[RunRecord, Path]:
@@ -166,7 +206,7 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
     previous: RunRecord | None = None
     if options.resume:
         previous, _ = read_record(options.resume)
-        if previous.task.get("sha256") != _task_info(task)["sha256"]:
+        if previous.task.sha256 != _task_info(task).sha256:
             raise UserError(f"{options.resume}: was run from a different version of {task.path.name}; start a new run")
     backend_name = options.backend or spec.backend
     if backend_name not in registry.backends:
@@ -184,14 +224,13 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
     try:  # from here on the backend (maybe a server process) is closed whatever happens
         record = RunRecord(
             run_id=run_id, created=previous.created if previous else _now(), status="running", task=_task_info(task),
-            spec=spec.model_dump(mode="json"),
-            splits={**splits.sizes(), "test_used": len(test), "limit": options.limit, "test_ids": [s.id for s in test]},
-            backend={"name": backend_name, **backend.info.__dict__, "context_length": backend.context_length},
+            spec=spec,
+            splits=SplitsInfo(**splits.sizes(), test_used=len(test), limit=options.limit, test_ids=[s.id for s in test]),
+            backend=BackendRecord(**asdict(backend.info), context_length=backend.context_length),
             environment=capture_environment(task.path.parent),
         )
         write_record(run_dir, record)
-        if hasattr(backend, "bind_run_dir"):  # a server backend keeps its log beside the record
-            backend.bind_run_dir(run_dir)
+        backend.bind_run_dir(run_dir)  # a server backend keeps its log beside the record
     except BaseException:
         reporter.close()
         backend.close()
@@ -233,6 +272,8 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
                 result = ArmResult(name=name, strategy=arm.strategy, status="failed", config={},
                                    errors=[f"{type(unit_result.error).__name__}: {unit_result.error}"])
             attach_tuning(result, tuned.get(result.name), str(backend.info.device))
+            if unit_result.ok:
+                _learning_curve(task, order[result.name], splits, backend, ctx_base, result, reporter)
             record.arms.append(result)
             record.arms.sort(key=lambda a: order.get(a.name, len(order)))
             write_record(run_dir, record)
@@ -247,15 +288,16 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
             write_record(run_dir, record)
         statuses = {a.status for a in record.arms}
         record.status = "ok" if statuses <= {"ok"} else ("failed" if statuses == {"failed"} else "partial")
-        record.recommendation = _decide(record, run_dir, spec, reporter)
+        if spec.evaluation.judge is not None and any(a.status == "ok" for a in record.arms):
+            record.judge = _judge(spec, record, run_dir, reporter)
+        _decide(record, run_dir, spec, reporter)
     except KeyboardInterrupt:
         record.status = "cancelled"
         raise
     finally:
         reporter.close()
         backend.close()
-        if hasattr(backend, "stats"):
-            record.backend["serving"] = backend.stats()
+        record.backend.serving = backend.stats()
         record.finished = _now()
         record.wall_s = round(time.perf_counter() - started, 3)
         write_record(run_dir, record)

@@ -1,24 +1,30 @@
 """The arm (strategy) contract the runner drives, and the types arms hand back.
 
-An arm is a registered class with a strict `Config`, built from (config, spec); `prepare`
-does its one-off work (pick demonstrations, build an index, train an adapter) and
-`predict` turns test samples into predictions through one backend, batched. Both are
-independent units of work named by their inputs, so a later executor can ship them out.
+An arm is a registered subclass of `Strategy` with a strict `Config`, built from
+(config, spec); `prepare` does its one-off work (pick demonstrations, build an index, train
+an adapter) and returns typed `PrepareFacts`; `predict` turns test samples into predictions
+through one backend, batched; `finish` returns typed `ArmDetails`. Both prepare and predict
+are independent units of work named by their inputs, so a later executor can ship them out.
+The optional hooks have no-op defaults here, so the runner, the dry run and the loader call
+them unconditionally.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal, Protocol
+from typing import Callable, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from advisor.backends.base import Backend
+from advisor.evaluation.record import SampleExtra, SampleRow
+from advisor.evaluation.sections import ArmDetails, OneOffCost, PrepareFacts, Section
 from advisor.spec.data import Sample, Splits
 from advisor.spec.model import TaskSpec
 
-__all__ = ["PrepareContext", "Prediction", "Strategy", "OneOffCost", "ESTIMATE_KEYS"]
+__all__ = ["PrepareContext", "Prediction", "Strategy", "OneOffCost", "Estimate"]
 
 
 @dataclass
@@ -50,69 +56,52 @@ class Prediction:
     latency_s: float
     ttft_s: float | None = None
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: SampleExtra = field(default_factory=SampleExtra)
     tpot_s: float | None = None  # time per output token (streaming backends)
 
 
-@dataclass
-class OneOffCost:
-    """A cost an arm pays once (not per query): training an adapter, building an index.
+class Estimate(Section):
+    """What running an arm would take, without running it (the dry run multiplies by measured speeds)."""
 
-    `prepare` returns these under the key "one_off" (a list of `as_dict()`s). A reused
-    artifact reports the seconds measured when it was built, with `reused=True`: the cost
-    was real once, and the decision engine amortises it over the horizon either way.
-    `kind` decides which cadence in the pricing block repeats it (training -> retrain
-    cadence, index -> re-index cadence).
-    """
-
-    kind: Literal["training", "index", "other"]
-    what: str  # "LoRA training", "FAISS index build"
-    seconds: float  # measured wall seconds of the work
-    hardware: str  # "cpu", "cuda" (priced by the pricing block's training hardware)
-    reused: bool = False
-    built: str | None = None  # ISO time the artifact was built
-    artifact: str | None = None  # where it lives in the artifact cache
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    requests: int | None = Field(None, description="test requests the arm sends to the backend")
+    prompt_tokens: int = Field(0, description="prompt tokens over all test requests (counted with the real tokenizer)")
+    cached_prompt_tokens: int = Field(0, description="of those, tokens a prefix-caching backend computes once")
+    completion_tokens: int = Field(0, description="upper bound of generated tokens (max_new_tokens x requests)")
+    choice_requests: int = Field(0, description="requests answered by choice scoring (one forward pass, no decoding)")
+    train_tokens: int = Field(0, description="tokens processed by training (examples x epochs)")
+    training_steps: int = Field(0, description="optimizer steps")
+    embed_texts: int = Field(0, description="texts to embed (corpus chunks + queries)")
+    notes: list[str] = Field(default_factory=list, description="shown beside the estimate")
 
 
-# What `estimate` returns (every key optional; the dry run multiplies them by measured speeds):
-ESTIMATE_KEYS = {
-    "requests": "test requests the arm sends to the backend",
-    "prompt_tokens": "prompt tokens over all test requests (counted with the real tokenizer)",
-    "cached_prompt_tokens": "of those, tokens a prefix-caching backend computes once (a prompt prefix all requests share)",
-    "completion_tokens": "upper bound of generated tokens (max_new_tokens x generate requests)",
-    "choice_requests": "requests answered by choice scoring (one forward pass, no decoding)",
-    "train_tokens": "tokens processed by training (examples x epochs or steps x batch tokens)",
-    "training_steps": "optimizer steps",
-    "embed_texts": "texts to embed (corpus chunks + queries)",
-    "notes": "list of strings shown beside the estimate",
-}
-
-
-class Strategy(Protocol):
-    """What a registered arm provides."""
+class Strategy(ABC):
+    """Base of every registered arm."""
 
     Config: ClassVar[type[BaseModel]]
 
-    def __init__(self, config: BaseModel, spec: TaskSpec) -> None: ...
+    def __init__(self, config: BaseModel, spec: TaskSpec) -> None:
+        self.config = config
+        self.spec = spec
 
-    def prepare(self, ctx: PrepareContext) -> dict[str, Any]:
-        """One-off work; returns facts for the record (ids used, seconds, artifacts)."""
-        ...
+    @classmethod
+    def check_task(cls, spec: TaskSpec, config: BaseModel) -> None:
+        """Task-file problems this arm can see before anything runs (`advisor validate` and the
+        loader call it; paths in `spec` are already resolved against the task file's folder):
+        raise UserError (the arm's config line is named) or TaskProblem(loc=...) for another field."""
 
+    @abstractmethod
+    def prepare(self, ctx: PrepareContext) -> PrepareFacts:
+        """One-off work; returns facts for the record (ids used, one-off costs, artifacts)."""
+
+    @abstractmethod
     def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:
         """Answers for `samples`, in order, from one batched call (or a few) to `backend`."""
-        ...
 
-    # Optional hooks (the runner calls them when the class defines them):
-    #
-    # def finish(self, samples: list[Sample], rows: list[SampleRow]) -> dict[str, Any]:
-    #     Arm-level results beyond the task metric, computed once all test rows exist
-    #     (resumed ones included): retrieval recall@k, learning curves, risk checks.
-    #     Stored as ArmResult.details; must be JSON-serialisable.
-    #
-    # def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
-    #     What running the arm would take, without running it (the dry run): keys from
-    #     ESTIMATE_KEYS. Must not train, embed or generate; may count tokens.
+    def finish(self, samples: list[Sample], rows: list[SampleRow]) -> ArmDetails:
+        """Arm-level results beyond the task metric, computed once all test rows exist
+        (resumed ones included): retrieval recall@k, risk checks. Default: none."""
+        return ArmDetails()
+
+    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> Estimate:
+        """The dry run: requests and tokens without training, embedding or generating."""
+        return Estimate(notes=["this arm gives no estimate"])

@@ -12,9 +12,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from advisor.backends.base import Backend, Message
+from advisor.backends.base import PLAIN_ROLE, Backend, Message
 
-__all__ = ["PromptParts", "FitInfo", "fit_prompts", "InputTemplate"]
+__all__ = ["PromptParts", "FitInfo", "fit_prompts", "InputTemplate", "PLAIN_LABEL_PREFIX"]
+
+PLAIN_LABEL_PREFIX = " "  # lm-evaluation-harness's target delimiter between a plain prompt and its answer
 
 
 def _has_input(template: str) -> str:
@@ -35,12 +37,23 @@ class PromptParts:
     input: str  # the sample's text; the only part that may be cut
     template: str = "{input}"  # final user turn; `{input}` is replaced (str.replace, no format)
     demos: tuple[tuple[str, str], ...] = ()  # (user turn, assistant turn) pairs
+    chat: bool = True  # False: one plain-text prompt, no chat template (see plain_text)
 
     @property
     def user(self) -> str:
         return self.template.replace("{input}", self.input)
 
+    def plain_text(self) -> str:
+        """lm-evaluation-harness's plain prompt: instructions, then each demonstration as
+        `user answer` and the user turn, blocks separated by a blank line. A label scored
+        after it is the continuation `" " + label` (PLAIN_LABEL_PREFIX)."""
+        blocks = [self.system] if self.system else []
+        blocks += [f"{question}{PLAIN_LABEL_PREFIX}{answer}" for question, answer in self.demos]
+        return "\n\n".join(blocks + [self.user])
+
     def messages(self) -> list[Message]:
+        if not self.chat:
+            return [{"role": PLAIN_ROLE, "content": self.plain_text()}]
         msgs: list[Message] = [{"role": "system", "content": self.system}] if self.system else []
         for question, answer in self.demos:
             msgs += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]

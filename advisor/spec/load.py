@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from advisor import registry
-from advisor.errors import SpecError, UserError
+from advisor.errors import SpecError, TaskProblem, UserError
 from advisor.spec.model import TaskSpec
 from advisor.spec.yamlsrc import LineMap, load_yaml
 
@@ -121,18 +121,26 @@ def load_task(path: str | Path) -> LoadedTask:
             raise SpecError(path, lines.line_of(("data", key)), f"data.{key}", f"data file not found: {file}")
     if spec.corpus is not None and not spec.corpus.path.exists():
         raise SpecError(path, lines.line_of(("corpus", "path")), "corpus.path", f"corpus not found: {spec.corpus.path}")
-    if spec.corpus is not None:
-        from advisor.retrieval.corpus import TEXT_SUFFIXES, has_documents
-
-        if not has_documents(spec.corpus.path):
-            raise SpecError(path, lines.line_of(("corpus", "path")), "corpus.path",
-                            f"the corpus is empty: no non-empty {' '.join(TEXT_SUFFIXES)} file in {spec.corpus.path}")
     if spec.primary_metric not in registry.metrics:
         raise SpecError(path, lines.line_of(("metric",)), "metric",
                         f"unknown metric {spec.primary_metric!r}; expected one of: {', '.join(registry.metrics.names())}")
+    if spec.primary_metric == "judge":
+        raise SpecError(path, lines.line_of(("metric",)), "metric",
+                        "`judge` grades answers after the arms ran and cannot be the primary metric; "
+                        "add an evaluation.judge block and choose another metric")
+    judge = spec.evaluation.judge
+    if judge is not None and judge.backend not in registry.backends:
+        raise SpecError(path, lines.line_of(("evaluation", "judge", "backend")), "evaluation.judge.backend",
+                        f"unknown backend {judge.backend!r}; expected one of: {', '.join(registry.backends.names())}")
+    for i, name in enumerate(spec.evaluation.metrics):
+        if name not in registry.metrics:
+            raise SpecError(path, lines.line_of(("evaluation", "metrics", i)), f"evaluation.metrics[{i}]",
+                            f"unknown metric {name!r}; expected one of: {', '.join(registry.metrics.names())}")
     if spec.backend not in registry.backends:
         raise SpecError(path, lines.line_of(("backend",)), "backend",
                         f"unknown backend {spec.backend!r}; expected one of: {', '.join(registry.backends.names())}")
+
+    from advisor.evaluation.strategy import Strategy  # here: the evaluation package imports the spec package
 
     configs: dict[str, BaseModel] = {}
     searches: dict[str, dict[str, Any]] = {}
@@ -145,23 +153,27 @@ def load_task(path: str | Path) -> LoadedTask:
         if arm.strategy not in registry.strategies:
             raise SpecError(path, lines.line_of(("arms", i, "strategy")), f"arms[{i}].strategy",
                             f"unknown strategy {arm.strategy!r}; expected one of: {', '.join(registry.strategies.names())}")
-        config_cls = registry.strategies.get(arm.strategy).Config
+        strategy_cls = registry.strategies.get(arm.strategy)
+        if not (isinstance(strategy_cls, type) and issubclass(strategy_cls, Strategy)):
+            raise SpecError(path, lines.line_of(("arms", i, "strategy")), f"arms[{i}].strategy",
+                            f"strategy {arm.strategy!r} is registered as {strategy_cls!r}, which is not a subclass "
+                            "of advisor.evaluation.strategy.Strategy")
+        config_cls = strategy_cls.Config
         try:
             configs[arm.name] = config_cls.model_validate(arm.config)
         except ValidationError as exc:
             allowed = {("arms", i, "config"): sorted([*config_cls.model_fields, "search"])}
             raise format_validation_error(path, lines, exc, prefix=("arms", i, "config"), allowed=allowed) from None
-        check = getattr(registry.strategies.get(arm.strategy), "check_task", None)
-        if check is not None:
-            try:
-                check(spec, configs[arm.name])
-            except UserError as exc:
-                raise SpecError(path, lines.line_of(("arms", i, "config")), f"arms[{i}].config", exc.message) from None
+        try:  # the arm's own checks (e.g. rag: the corpus holds documents)
+            strategy_cls.check_task(spec, configs[arm.name])
+        except UserError as exc:
+            loc = exc.loc if isinstance(exc, TaskProblem) else ("arms", i, "config")
+            raise SpecError(path, lines.line_of(loc), _field_name(loc), exc.message) from None
         if "search" in spec.arms[i].config:
             from advisor.tuning.space import parse_search, space_of
 
-            cls = registry.strategies.get(arm.strategy)
-            searches[arm.name] = parse_search(raw_search, space_of(cls, configs[arm.name], spec, None), cls.Config,
-                                              arm.config, path=path, lines=lines, loc=("arms", i, "config", "search"))
+            searches[arm.name] = parse_search(raw_search, space_of(strategy_cls, configs[arm.name], spec, None),
+                                              strategy_cls.Config, arm.config, path=path, lines=lines,
+                                              loc=("arms", i, "config", "search"))
     spec = spec.model_copy(update={"arms": arms})
     return LoadedTask(spec=spec, path=path.resolve(), arm_configs=configs, lines=lines, searches=searches)

@@ -14,6 +14,8 @@ from pydantic import Field, model_validator
 
 from advisor.spec.base import Strict
 from advisor.spec.corpus import CorpusSpec
+from advisor.spec.evaluation import EvaluationSpec
+from advisor.spec.curve import LearningCurveSpec
 from advisor.spec.policy import DecisionSpec, PricingSpec
 from advisor.spec.serving import ServingSpec
 from advisor.spec.tuning import TuningSpec
@@ -77,7 +79,9 @@ class ModelSpec(Strict):
     """The base model every arm shares."""
 
     name: str = Field(DEFAULT_MODEL, description="registry short name or a local Hugging Face folder")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="weights dtype")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="weights dtype; auto = bfloat16 on CPUs with AVX512-BF16 or AMX and on CUDA (float16 "
+                            "where CUDA lacks bf16), float32 otherwise")
     threads: int | None = Field(
         1, ge=1, description="CPU threads for the in-process backend (1 is steadiest on a loaded 2-core box)"
     )
@@ -100,6 +104,8 @@ class ArmSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description="unique arm name")
     strategy: str = Field(description="registered strategy, e.g. prompting")
     config: dict[str, Any] = Field(default_factory=dict, description="strategy-specific settings")
+    learning_curve: LearningCurveSpec | None = Field(
+        None, description="also run the arm on nested shares of the train split (see advisor.spec.curve)")
 
 
 class TaskSpec(Strict):
@@ -121,6 +127,8 @@ class TaskSpec(Strict):
     corpus: CorpusSpec | None = Field(None, description="documents for retrieval arms (see advisor.spec.corpus)")
     pricing: PricingSpec = Field(default_factory=PricingSpec, description="hardware and API prices, volume")
     decision: DecisionSpec = Field(default_factory=DecisionSpec, description="constraints, weights, alpha")
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec,
+                                       description="extra metrics, degenerate/groundedness thresholds")
     tuning: TuningSpec | None = Field(None, description="equal-budget tuning for `advisor tune` (see advisor.spec.tuning)")
     repeats: int = Field(1, ge=1, le=50, description="seeds each seed-dependent arm runs with (demo draws, LoRA "
                                                      "init and data order); the record keeps every seed's metric")

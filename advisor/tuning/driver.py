@@ -14,7 +14,7 @@ from typing import Callable
 
 from advisor.backends.base import Backend
 from advisor.evaluation.record import ArmResult
-from advisor.evaluation.strategy import OneOffCost
+from advisor.evaluation.sections import OneOffCost
 from advisor.spec.data import Splits
 from advisor.spec.load import LoadedTask
 from advisor.spec.tuning import TuningSpec
@@ -70,4 +70,4 @@ def attach_tuning(result: ArmResult, tuning: TuningResult | None, hardware: str 
         return
     result.tuning = tuning
     cost = OneOffCost(kind="other", what="tuning (validation trials)", seconds=tuning.seconds, hardware=hardware)
-    result.prepare.setdefault("one_off", []).append(cost.as_dict())
+    result.prepare.one_off = [*result.prepare.one_off, cost]

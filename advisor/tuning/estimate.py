@@ -26,7 +26,7 @@ from advisor.tuning.study import space_size, validation_only
 __all__ = ["estimate_tuning", "tuning_table"]
 
 
-def estimate_tuning(task: LoadedTask, splits: Splits, backend: Backend, cal: dict[str, Any], tuning: TuningSpec,
+def estimate_tuning(task: LoadedTask, splits: Splits, backend: Backend, cal: Any, tuning: TuningSpec,
                     arms: list[str] | None, cache_dir: Any) -> dict[str, Any]:
     from advisor.evaluation.dryrun import _times
 
@@ -50,9 +50,8 @@ def estimate_tuning(task: LoadedTask, splits: Splits, backend: Backend, cal: dic
         config = trial_config(cls.Config, base, {}, fixed)
         ctx = PrepareContext(spec=spec, splits=splits, arm_name=arm.name, seed=spec.seed, cache_dir=cache_dir,
                              run_dir=None, backend=backend)
-        hook = getattr(cls(config, spec), "estimate", None)
-        est = dict(hook(ctx, items) or {}) if hook else {}
-        per_trial = _times(est, cal, spec.pricing)["wall_s"] if hook else None
+        est = cls(config, spec).estimate(ctx, items)
+        per_trial = _times(arm.name, arm.strategy, est, cal, spec.pricing).wall_s
         budget = tuning.budget
         trials = budget.trials
         if trials is not None:  # a finite space is exhausted early (an arm with nothing to tune: one trial)

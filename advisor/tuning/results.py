@@ -1,7 +1,7 @@
 """Typed record sections written by tuning and repeats: `ArmResult.tuning` and `ArmResult.seeds`.
 
-They are plain pydantic models, additive on the record (both default to None), so a record
-written without tuning reads as before and a reader of an old advisor ignores them.
+They are strict record sections (advisor.evaluation.sections.Section: extra="forbid"), both
+default to None on the arm, so a record written without tuning or repeats reads as before.
 """
 
 from __future__ import annotations
@@ -9,13 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from advisor.evaluation.sections import Section as _Section
 
 __all__ = ["TrialResult", "TuningResult", "SeedSpread"]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="allow")  # newer records may carry more; readers keep it
 
 
 class TrialResult(_Section):

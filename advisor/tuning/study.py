@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from advisor import registry
 from advisor.backends.base import Backend
-from advisor.evaluation.scoring import METRICS, score
+from advisor.evaluation.scoring import get_metric, score
 from advisor.evaluation.strategy import PrepareContext
 from advisor.spec.data import Sample, Splits
 from advisor.spec.load import LoadedTask
@@ -124,7 +124,7 @@ def tune_arm(task: LoadedTask, arm_name: str, splits: Splits, backend: Backend, 
     fixed_hook = getattr(cls, "tuning_fixed", None)
     fixed = dict(fixed_hook(base, spec, sizes) or {}) if fixed_hook else {}
     metric = spec.primary_metric
-    higher = METRICS[metric].higher_is_better
+    higher = get_metric(metric).higher_is_better
     seed = tuning.seed if tuning.seed is not None else spec.seed
     budget = tuning.budget
     name = f"{arm_name}-" + _digest({"space": {k: p.model_dump() for k, p in space.items()}, "fixed": fixed,

@@ -19,10 +19,12 @@ from advisor.spec.data import Sample
 from advisor.errors import UserError
 from advisor.artifacts.models import resolve_model
 from advisor.spec.model import TaskSpec
-from advisor.evaluation.strategy import OneOffCost, PrepareContext, Prediction
+from advisor.evaluation.record import SampleRow
+from advisor.evaluation.sections import ArmDetails, ForgettingRisk, LoraRisks, OneOffCost, PrepareFacts, TrainingFacts
+from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction, Strategy
 from strategies.lora import cache
 from strategies.lora.config import TRAINING_FIELDS, LoraArmConfig, resolve_schedule
-from strategies.lora.data import data_hash, encode
+from strategies.lora.data import LengthReport, auto_max_length, data_hash, encode, example_lengths
 from strategies.lora.risks import forgetting_probe, leakage, overfitting
 from strategies.prompting.arm import PromptingConfig, PromptingStrategy
 from strategies.search_spaces import always_seeded, lora_fixed, lora_space
@@ -30,7 +32,7 @@ from strategies.search_spaces import always_seeded, lora_fixed, lora_space
 __all__ = ["LoraStrategy"]
 
 
-class LoraStrategy:
+class LoraStrategy(Strategy):
     """LoRA fine-tuning with validation and early stopping; registered as `lora`."""
 
     Config = LoraArmConfig
@@ -39,14 +41,16 @@ class LoraStrategy:
     trial_only = ("forgetting_probe",)  # tuning skips the probe; the tuned arm's test run measures it
     seed_dependent = staticmethod(always_seeded)
 
+    config: LoraArmConfig
+
     def __init__(self, config: LoraArmConfig, spec: TaskSpec) -> None:
-        self.config = config
-        self.spec = spec
+        super().__init__(config, spec)
         self.prompting = self._prompting(config.max_new_tokens)
         self.mode = self.prompting.mode
         self.train: list[Sample] = []
-        self.meta: dict[str, Any] = {}
-        self.forgetting: dict[str, Any] | None = None
+        self.meta: dict[str, Any] = {}  # the adapter's meta.json (cache file, read and written here only)
+        self.training: TrainingFacts | None = None
+        self.forgetting: ForgettingRisk | None = None
 
     def _prompting(self, max_new_tokens: int | None) -> PromptingStrategy:
         c = self.config
@@ -72,8 +76,8 @@ class LoraStrategy:
         return notes
 
     # -- checks --------------------------------------------------------------------------
-    @staticmethod
-    def check_task(spec: TaskSpec, config: LoraArmConfig) -> None:
+    @classmethod
+    def check_task(cls, spec: TaskSpec, config: LoraArmConfig) -> None:
         """Config problems found while validating the task file (before anything runs)."""
         if config.mode == "choice" and not spec.labels:
             raise UserError("mode 'choice' needs a label set (`labels`) in the task")
@@ -120,6 +124,12 @@ class LoraStrategy:
         training = {k: fields[k] for k in TRAINING_FIELDS}
         return cache.adapter_key(model_id, data_hash(train, val), training, self._seed(ctx), self.prompting.system_prompt())
 
+    def _base_dtype(self) -> str:
+        """The base weights' dtype, as the in-process backend resolves `model.dtype` (auto included)."""
+        from advisor.backends.dtype import resolve_dtype
+
+        return resolve_dtype(self.spec.model.dtype, self._device()[0])[0]
+
     def _device(self) -> tuple[str, str]:
         import torch
 
@@ -132,9 +142,9 @@ class LoraStrategy:
         return device, dtype
 
     # -- prepare -------------------------------------------------------------------------
-    def prepare(self, ctx: PrepareContext) -> dict[str, Any]:
+    def prepare(self, ctx: PrepareContext) -> PrepareFacts:
         self.check_task(self.spec, self.config)
-        resolved = resolve_model(self.spec.model.name, self.spec.model.dtype, status=ctx.status)
+        resolved = resolve_model(self.spec.model.name, self._base_dtype(), status=ctx.status)
         train, val, split_note = self._splits(ctx)
         resolve_notes = self._resolve(ctx, train)
         self.train = list(ctx.splits.train)
@@ -155,18 +165,13 @@ class LoraStrategy:
         info = self.prompting.prepare(ctx)  # calibration (when on) through the adapter
         if self.config.forgetting_probe and ctx.backend is not None:
             self.forgetting = self._probe(ctx.backend, folder)
-        training = dict(self.meta["training"], reused=reused)
-        cost = OneOffCost(kind="training", what="LoRA training", seconds=training["wall_s"], hardware=training["hardware"],
-                          reused=reused, built=self.meta["built"], artifact=str(folder))
-        if resolve_notes:
-            training["defaults_from_data"] = resolve_notes
-        out = {"mode": self.mode, "adapter": str(folder), "cache_key": key, "reused": reused,
-               "one_off": [cost.as_dict()], "training": training}
-        if "calibration" in info:
-            out["calibration"] = info["calibration"]
-        if (folder / "merged").is_dir():
-            out["merged_model"] = str(folder / "merged")
-        return out
+        self.training = TrainingFacts.model_validate({**self.meta["training"], "reused": reused,
+                                                      "defaults_from_data": resolve_notes})
+        cost = OneOffCost(kind="training", what="LoRA training", seconds=self.training.wall_s,
+                          hardware=self.training.hardware, reused=reused, built=self.meta["built"], artifact=str(folder))
+        return PrepareFacts(mode=self.mode, adapter=str(folder), cache_key=key, reused=reused, one_off=[cost],
+                            training=self.training, calibration=info.calibration,
+                            merged_model=str(folder / "merged") if (folder / "merged").is_dir() else None)
 
     def _build(self, ctx: PrepareContext, resolved: Any, train: list[Sample], val: list[Sample], key: str,
                out_dir: Path, split_note: str | None) -> None:
@@ -178,8 +183,16 @@ class LoraStrategy:
         tokenizer = AutoTokenizer.from_pretrained(resolved.path)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         messages = lambda s: self.prompting.parts(s).messages()  # noqa: E731
-        n = self.config.max_length
-        train_ex, val_ex = encode(train, messages, tokenizer, n), encode(val, messages, tokenizer, n)
+        lengths = self._max_length(resolved.path, train, messages, tokenizer)
+        n, overflow = lengths.max_length, self.config.overflow
+        train_ex = encode(train, messages, tokenizer, n, overflow=overflow, report=lengths)
+        val_ex = encode(val, messages, tokenizer, n, overflow=overflow)
+        if not train_ex:
+            raise UserError(f"every train example is longer than max_length {n} and overflow is 'skip'; "
+                            "raise max_length or use overflow: truncate")
+        if lengths.answer_cut or lengths.skipped:
+            ctx.status(f"max_length {n}: {lengths.answer_cut} answers cut, {lengths.skipped} examples skipped, "
+                       f"{lengths.prompt_cut} prompts cut of {lengths.examples}")
         choices = gold = None
         if self.config.early_stop_metric == "val_accuracy" and self.spec.labels and val:
             labels = list(self.spec.labels)
@@ -197,7 +210,7 @@ class LoraStrategy:
             import torch
 
             hardware = f"cuda:{torch.cuda.get_device_name(0)}"
-        training = {
+        training = {  # TrainingFacts' fields, kept in the adapter's meta.json
             "curves": {"train": r.train_curve, "validation": r.val_curve, "validation_accuracy": r.val_accuracy},
             "best_step": r.best_step, "stopped_early": r.stopped_early, "steps": r.steps, "planned_steps": r.planned_steps,
             "epochs": round(r.epochs, 4), "examples": {"train": len(train), "validation": len(val)},
@@ -208,6 +221,7 @@ class LoraStrategy:
             "train_s": round(r.train_s, 3), "eval_s": round(r.eval_s, 3), "wall_s": round(r.wall_s, 3),
             "peak_memory_mb": round(r.peak_memory_mb, 1), "peak_memory_how": r.peak_memory_how,
             "hardware": "cuda" if device == "cuda" else "cpu", "hardware_detail": hardware, "dtype": dtype,
+            "lengths": lengths.as_dict(),
             "threads": r.threads, "qlora": self.config.qlora, "resolved": r.resolved, "notes": r.notes + ([split_note] if split_note else []),
             "how": ("tokens_per_s = non-padding tokens through forward+backward / train_s (optimizer steps only); "
                     "wall_s = model load + training + validations + save; losses are mean cross-entropy (nats) per "
@@ -217,23 +231,35 @@ class LoraStrategy:
                 "base_model": {"name": resolved.name, "model_id": resolved.model_id, "source": resolved.source},
                 "data": {"hash": data_hash(train, val), "train_ids": len(train), "validation_ids": len(val)},
                 "seed": self._seed(ctx), "arm_config": self.config.model_dump(mode="json"),
-                "system_prompt": self.prompting.system_prompt(), "format": cache.FORMAT, "training": training}
+                "system_prompt": self.prompting.system_prompt(), "format": cache.FORMAT,
+                "training": TrainingFacts.model_validate(training).model_dump(mode="json")}
         cache.write_meta(out_dir, meta)
 
-    def _probe(self, backend: Backend, folder: Path) -> dict[str, Any]:
+    def _max_length(self, path: Any, train: list[Sample], messages: Any, tokenizer: Any) -> LengthReport:
+        """The configured max_length, or one that follows the data (strategies.lora.data.auto_max_length)."""
+        if self.config.max_length is not None:
+            return LengthReport(self.config.max_length, "set in the arm config")
+        from transformers import AutoConfig
+
+        window = self.spec.model.max_context or int(getattr(AutoConfig.from_pretrained(path), "max_position_embeddings",
+                                                            None) or 2048)
+        value, how = auto_max_length(example_lengths(train, messages, tokenizer), window)
+        return LengthReport(value, how)
+
+    def _probe(self, backend: Backend, folder: Path) -> ForgettingRisk:
         """The forgetting probe, measured once per adapter and serving backend identity and
         kept in the adapter's meta: a reused adapter reports it without re-scoring."""
         info = backend.info
         who = f"{info.name}|{info.model_id}|{info.dtype}|{info.device}"
         probes = self.meta.setdefault("forgetting", {})
         if who in probes:
-            return {**probes[who], "reused": True}
+            return ForgettingRisk.model_validate({**probes[who], "reused": True})
         started = time.perf_counter()
         result = forgetting_probe(backend, str(folder))
-        result.update(seconds=round(time.perf_counter() - started, 3), backend=who)
-        probes[who] = result
+        result.seconds, result.backend = round(time.perf_counter() - started, 3), who
+        probes[who] = result.model_dump(mode="json")
         cache.write_meta(folder, self.meta)
-        return {**result, "reused": False}
+        return result
 
     # -- predict and finish --------------------------------------------------------------
     def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:
@@ -241,39 +267,35 @@ class LoraStrategy:
             raise RuntimeError("predict called before prepare: no adapter")
         return self.prompting.predict(samples, backend)
 
-    def finish(self, samples: list[Sample], rows: list[Any]) -> dict[str, Any]:
-        t = self.meta.get("training", {})
-        risks: dict[str, Any] = {
-            "overfitting": overfitting(t.get("curves", {}).get("train", []), t.get("curves", {}).get("validation", []),
-                                       t.get("best_step", 0), t.get("stopped_early", False), t.get("steps", 0)),
-            "leakage": leakage(self.train, samples, self.config.leakage_ngram, self.config.leakage_threshold),
-        }
-        if self.forgetting is not None:
-            risks["forgetting"] = self.forgetting
-        return {"risks": risks}
+    def finish(self, samples: list[Sample], rows: list[SampleRow]) -> ArmDetails:
+        t = self.training or TrainingFacts()
+        return ArmDetails(risks=LoraRisks(
+            overfitting=overfitting(t.curves.train, t.curves.validation, t.best_step, t.stopped_early, t.steps),
+            leakage=leakage(self.train, samples, self.config.leakage_ngram, self.config.leakage_threshold),
+            forgetting=self.forgetting))
 
     # -- dry run ---------------------------------------------------------------------------
-    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
+    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> Estimate:
         from strategies.lora.train import plan_steps
 
         train, val, _ = self._splits(ctx)
         notes = self._resolve(ctx, train)
         steps, epochs = plan_steps(len(train), self.config)
-        out: dict[str, Any] = {"requests": len(test)}
+        out = Estimate(requests=len(test))
         if ctx.backend is not None:
             messages = [self.prompting.parts(s).messages() for s in train]
             per_example = sum(ctx.backend.count_tokens(messages)) / len(messages) + 2  # + answer and end of turn
             examples_seen = min(steps * self.config.batch_size * self.config.grad_accum, round(epochs * len(train)))
-            out["train_tokens"] = round(per_example * examples_seen)
-            out["prompt_tokens"] = sum(ctx.backend.count_tokens([self.prompting.parts(s).messages() for s in test]))
-        resolved = resolve_model(self.spec.model.name, self.spec.model.dtype)
+            out.train_tokens = round(per_example * examples_seen)
+            out.prompt_tokens = sum(ctx.backend.count_tokens([self.prompting.parts(s).messages() for s in test]))
+        resolved = resolve_model(self.spec.model.name, self._base_dtype())
         if cache.lookup(ctx.cache_dir, self._key(ctx, resolved.model_id, train, val)) is not None:
-            notes.append("adapter already in the cache: no training needed")
-            steps, out["train_tokens"] = 0, 0
-        out["training_steps"] = steps
+            out.notes.append("adapter already in the cache: no training needed")
+            steps, out.train_tokens = 0, 0
+        out.training_steps = steps
         if self.mode == "choice":
-            out["choice_requests"] = len(test)
+            out.choice_requests = len(test)
         else:
-            out["completion_tokens"] = len(test) * (self.config.max_new_tokens or self.spec.generation.max_new_tokens)
-        out["notes"] = notes + [f"{len(train)} train / {len(val)} validation examples, {epochs:.2f} epochs"]
+            out.completion_tokens = len(test) * (self.config.max_new_tokens or self.spec.generation.max_new_tokens)
+        out.notes.append(f"{len(train)} train / {len(val)} validation examples, {epochs:.2f} epochs")
         return out

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from advisor.evaluation.sections import ResolvedTraining
 from advisor.prompting.prompts import InputTemplate
 
 import math
@@ -43,7 +44,12 @@ class LoraArmConfig(BaseModel):
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="share of steps with linearly rising learning rate")
     schedule: Literal["linear", "cosine", "constant"] = Field("cosine", description="decay after warm-up")
     max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping by global norm; null = off")
-    max_length: int = Field(512, ge=16, description="tokens per training example (prompt cut from the left)")
+    max_length: int | None = Field(
+        None, ge=16, description="tokens per training example; default: the 95th percentile of the train examples' "
+                                 "lengths, capped by the model window and 2048")
+    overflow: Literal["truncate", "skip"] = Field(
+        "truncate", description="an example longer than max_length: prompt cut from the left first, then the answer "
+                                "kept from its start without end of turn (truncate), or the example left out (skip)")
     # -- validation and early stopping -----------------------------------------------------
     eval_every: int | None = Field(None, ge=1, description="optimizer steps between validations; default ~8 per run")
     eval_examples: int | None = Field(64, ge=1, description="validation examples used (null = all)")
@@ -87,7 +93,7 @@ class LoraArmConfig(BaseModel):
 # Fields that change the trained adapter: they (and only they) enter the cache key.
 TRAINING_FIELDS = (
     "rank", "alpha", "dropout", "target_modules", "learning_rate", "weight_decay", "epochs", "max_steps",
-    "max_train_examples", "batch_size", "grad_accum", "warmup_ratio", "schedule", "max_grad_norm", "max_length",
+    "max_train_examples", "batch_size", "grad_accum", "warmup_ratio", "schedule", "max_grad_norm", "max_length", "overflow",
     "eval_every", "eval_examples", "patience", "early_stop_metric", "min_delta", "dtype", "qlora", "template",
     "instructions", "mode",
 )
@@ -111,15 +117,6 @@ def resolve_schedule(config: "LoraArmConfig", n_train: int, n_labels: int) -> "L
     if config.epochs is not None or config.max_steps is not None:
         return config
     return config.model_copy(update={"epochs": default_epochs(n_train, n_labels)})
-
-
-class ResolvedTraining(BaseModel):
-    """The values training actually used after defaults were filled in."""
-
-    rank: int
-    alpha: float
-    learning_rate: float
-    target_modules: list[str] | str
 
 
 def resolve_defaults(config: LoraArmConfig, total_params: int, attention_modules: list[str]) -> ResolvedTraining:

@@ -12,15 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from advisor.backends.base import Message
 from advisor.spec.data import Sample
 
-__all__ = ["Example", "encode", "end_of_turn_id", "bucket_batches", "collate", "data_hash", "IGNORE"]
+__all__ = ["Example", "LengthReport", "encode", "example_lengths", "auto_max_length", "AUTO_CAP", "end_of_turn_id", "bucket_batches", "collate", "data_hash", "IGNORE"]
 
 IGNORE = -100  # label value cross-entropy skips
+AUTO_CAP = 2048  # tokens: the automatic max_length never exceeds this (activation memory grows with it)
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,53 @@ def end_of_turn_id(tokenizer: Any) -> int:
     return int(tokenizer.eos_token_id)
 
 
+@dataclass
+class LengthReport:
+    """What fitting examples into `max_length` did: for the record (training.lengths)."""
+
+    max_length: int
+    how: str  # "set in the config" or how the automatic value was chosen
+    examples: int = 0
+    prompt_cut: int = 0  # prompt cut from the left, answer whole
+    answer_cut: int = 0  # answer kept from its start, end of turn dropped
+    skipped: int = 0  # overflow: skip
+    longest: int = 0  # tokens of the longest example before fitting
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def example_lengths(samples: list[Sample], messages: Callable[[Sample], list[Message]], tokenizer: Any) -> list[int]:
+    """Tokens of each full example (prompt + answer + end of turn), before any cut."""
+    from advisor.backends.chat_tokens import chat_prompt_ids
+
+    return [len(chat_prompt_ids(tokenizer, messages(s))) + len(tokenizer(s.target, add_special_tokens=False)["input_ids"])
+            + 1 for s in samples]
+
+
+def auto_max_length(lengths: list[int], window: int, cap: int = AUTO_CAP, percentile: float = 95) -> tuple[int, str]:
+    """The `percentile` of the example lengths rounded up to a multiple of 8, at most the
+    model's window and `cap` (a memory bound), at least 16; with the reason."""
+    import numpy as np
+
+    if not lengths:
+        return min(512, window, cap), "no examples: 512"
+    p = int(np.ceil(np.percentile(lengths, percentile)))
+    value = max(16, min(-(-p // 8) * 8, window, cap))
+    return value, (f"auto: p{percentile:g} of {len(lengths)} example lengths = {p} tokens, rounded up to a multiple of 8, "
+                   f"capped by the model window {window} and {cap}")
+
+
 def encode(samples: list[Sample], messages: Callable[[Sample], list[Message]], tokenizer: Any, max_length: int,
-           answer: Callable[[Sample], str] | None = None) -> list[Example]:
-    """Tokenised examples; a prompt too long for `max_length` is cut from the left (its
-    start is the system prompt, which every example repeats) so the answer always stays."""
+           answer: Callable[[Sample], str] | None = None, overflow: str = "truncate",
+           report: LengthReport | None = None) -> list[Example]:
+    """Tokenised examples that fit `max_length`; never fails on a long one.
+
+    A prompt too long is cut from the left (its start is the system prompt, which every
+    example repeats), keeping at least half of `max_length` for it when the answer is long.
+    An answer that still does not fit is kept from its start with the end-of-turn token
+    dropped (`overflow="truncate"`: the model learns the answer's start, not to stop there),
+    or the example is left out (`overflow="skip"`). `report` counts what was cut."""
     from advisor.backends.chat_tokens import chat_prompt_ids
 
     eot = end_of_turn_id(tokenizer)
@@ -53,10 +97,28 @@ def encode(samples: list[Sample], messages: Callable[[Sample], list[Message]], t
     for s in samples:
         prompt = chat_prompt_ids(tokenizer, messages(s))
         reply = tokenizer((answer or (lambda x: x.target))(s), add_special_tokens=False)["input_ids"] + [eot]
-        room = max_length - len(reply)
-        if room < 1:
-            raise ValueError(f"max_length {max_length} leaves no room for the answer of {s.id}")
-        out.append(Example(s.id, tuple(prompt[-room:] + reply), len(reply)))
+        total = len(prompt) + len(reply)
+        if report is not None:
+            report.examples += 1
+            report.longest = max(report.longest, total)
+        if total <= max_length:
+            out.append(Example(s.id, tuple(prompt + reply), len(reply)))
+            continue
+        min_prompt = min(len(prompt), max_length // 2)
+        if len(reply) <= max_length - min_prompt:
+            room = max_length - len(reply)
+            out.append(Example(s.id, tuple(prompt[-room:] + reply), len(reply)))
+            if report is not None:
+                report.prompt_cut += 1
+            continue
+        if overflow == "skip":
+            if report is not None:
+                report.skipped += 1
+            continue
+        kept = reply[: max_length - min_prompt]  # the answer's start; the end of turn is gone
+        out.append(Example(s.id, tuple(prompt[len(prompt) - min_prompt:] + kept), len(kept)))
+        if report is not None:
+            report.answer_cut += 1
     return out
 
 

@@ -16,22 +16,25 @@ from pydantic import Field, field_validator
 
 from advisor.prompting.answers import extract_answer, match_label
 from advisor.backends.base import Backend, GenerateRequest, Message
-from advisor.retrieval.corpus import chunk_documents, corpus_hash, read_corpus
+from advisor.retrieval.corpus import TEXT_SUFFIXES, chunk_documents, corpus_hash, has_documents, read_corpus
 from advisor.spec.data import Sample
-from advisor.errors import UserError
+from advisor.errors import TaskProblem, UserError
 from advisor.retrieval.index import cached_index
-from advisor.evaluation.record import SampleRow
+from advisor.evaluation.record import SampleExtra, SampleRow
+from advisor.evaluation.sections import ArmDetails, GoldInfo, PrepareFacts
 from advisor.retrieval.retrieve import Retriever, first_gold_rank
+from advisor.evaluation.quality import support
 from advisor.evaluation.scoring import normalize_answer
 from advisor.spec.model import TaskSpec
-from advisor.evaluation.strategy import PrepareContext, Prediction
+from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction, Strategy
 
-from strategies.rag.common import EmbeddingSettings, embedder_for, index_params, index_report, latency_summary
+from strategies.rag.common import EmbeddingSettings, embed_facts, embedder_for, index_params, index_report, retrieval_details
 from strategies.search_spaces import never_seeded, rag_space
 
 __all__ = ["RagConfig", "RagStrategy", "pack_passages", "format_passage", "embed_text"]
 
 DEFAULT_TEMPLATE = "Read the passages and answer the question.\n\nPassages:\n{context}\n\nQuestion: {input}"
+PASSAGE_CHARS = 1500  # characters of each used passage kept in samples.jsonl for the report's examples
 DEFAULT_GUIDE = "Answer the question using the numbered passages. Reply with the answer only, as briefly as possible."
 
 
@@ -77,8 +80,8 @@ def embed_text(chunk: dict[str, Any], headings: bool) -> str:
 def _messages(system: str, template: str, question: str, passages: list[str]) -> list[Message]:
     context = "\n\n".join(passages) if passages else "(no passages found)"
     # Substitute by position, never by str.format: passages and questions may contain braces.
-    head, _, tail = template.partition("{input}")
-    user = head.replace("{context}", context) + question + tail.replace("{context}", context)
+    # {input} may appear more than once (the question repeated after the passages).
+    user = question.join(part.replace("{context}", context) for part in template.split("{input}"))
     msgs: list[Message] = [{"role": "system", "content": system}] if system else []
     return msgs + [{"role": "user", "content": user}]
 
@@ -111,24 +114,30 @@ def pack_passages(system: str, template: str, questions: list[str], passages: li
     return [o for o in out if o is not None]
 
 
-class RagStrategy:
+class RagStrategy(Strategy):
     """Retrieval-augmented generation over the task's corpus; registered as `rag`."""
 
     Config = RagConfig
     search_space = staticmethod(rag_space)
     seed_dependent = staticmethod(never_seeded)
 
+    config: RagConfig
+
     def __init__(self, config: RagConfig, spec: TaskSpec) -> None:
-        self.config, self.spec = config, spec
+        super().__init__(config, spec)
         self.retriever: Retriever | None = None
         self.chunks: dict[str, dict[str, Any]] = {}
 
-    @staticmethod
-    def check_task(spec: TaskSpec, config: RagConfig) -> None:
+    @classmethod
+    def check_task(cls, spec: TaskSpec, config: RagConfig) -> None:
+        """The corpus block exists and holds at least one non-empty document; chunking is sane."""
         if spec.corpus is None:
             raise UserError("a rag arm needs a `corpus` block in the task (a folder or JSONL of documents)")
         if config.chunk_overlap * 2 > config.chunk_tokens:
             raise UserError(f"chunk_overlap ({config.chunk_overlap}) must be at most half of chunk_tokens ({config.chunk_tokens})")
+        if spec.corpus.path.exists() and not has_documents(spec.corpus.path):
+            raise TaskProblem(f"the corpus is empty: no non-empty {' '.join(TEXT_SUFFIXES)} file in {spec.corpus.path}",
+                              loc=("corpus", "path"))
 
     def system_prompt(self) -> str:
         text = self.config.instructions if self.config.instructions is not None else self.spec.instructions
@@ -136,11 +145,11 @@ class RagStrategy:
             text = (text + "\n" if text else "") + f"Answer with exactly one of: {', '.join(self.spec.labels)}."
         return "\n".join(t for t in (text.strip(), self.config.guide.strip()) if t)
 
-    def prepare(self, ctx: PrepareContext) -> dict[str, Any]:
+    def prepare(self, ctx: PrepareContext) -> PrepareFacts:
         self.check_task(self.spec, self.config)
         cfg, corpus = self.config, self.spec.corpus
         assert corpus is not None
-        embedder = embedder_for(cfg, ctx.status)
+        embedder = embedder_for(cfg, ctx.status, ctx.cache_dir)
         fmt = {"folder": "folder", "jsonl": "jsonl"}.get(corpus.format, "auto")
         key_parts = {"what": "corpus-chunks", "embedder": embedder.identity, "corpus_sha256": corpus_hash(corpus.path),
                      "reader": {"format": fmt, "id": corpus.id_field, "text": corpus.text_field,
@@ -160,7 +169,7 @@ class RagStrategy:
             vectors = embedder.encode([embed_text(c.as_dict(), cfg.embed_headings) for c in chunks],
                                       cfg.embed_batch_size, progress=True)
             embed_s = time.perf_counter() - t0
-            facts = {"documents": len(docs), "embed_seconds": round(embed_s, 3),
+            facts = {"documents": len(docs), "embed_seconds": round(embed_s, 3), **embed_facts(embedder),
                      "chunks_per_s": round(len(chunks) / embed_s, 1) if embed_s > 0 else None, "problems": found}
             return [c.as_dict() for c in chunks], vectors, facts
 
@@ -168,13 +177,11 @@ class RagStrategy:
         self.chunks = {row["id"]: row for row in index.rows}
         self.retriever = Retriever(embedder, index, cfg.top_k, cfg.score_threshold, cfg.mmr_lambda, cfg.fetch_k)
         self.retriever.warm_up()
-        info = index_report(index, "FAISS index build (chunking + embeddings + index)")
-        info["index"].update(documents=index.meta.get("documents"), chunk_tokens=cfg.chunk_tokens,
-                             chunk_overlap=cfg.chunk_overlap, embedder=embedder.identity)
-        reported = problems or index.meta.get("problems") or []
-        if reported:
-            info["corpus_problems"] = reported
-        return info
+        one_off, facts = index_report(index, "FAISS index build (chunking + embeddings + index)")
+        facts.documents, facts.chunk_tokens = index.meta.get("documents"), cfg.chunk_tokens
+        facts.chunk_overlap, facts.embedder = cfg.chunk_overlap, embedder.identity
+        return PrepareFacts(one_off=one_off, index=facts,
+                            corpus_problems=list(problems or index.meta.get("problems") or []))
 
     def _answer(self, text: str) -> str | None:
         if self.spec.type == "classification":
@@ -198,23 +205,27 @@ class RagStrategy:
         results = dict(zip(sendable, backend.generate(requests) if requests else []))
         preds = []
         for i, (s, r, (msgs, kept, ntok)) in enumerate(zip(samples, found, packed)):
-            extra: dict[str, Any] = {
-                "retrieved": [[rows[h.row]["id"], round(h.score, 4)] for h in r.hits],
-                "retrieval_ms": round(r.total_ms, 3), "embed_ms": round(r.embed_ms, 3),
-                "search_ms": round(r.search_ms, 3), "passages_used": kept}
             notes = list(r.notes)
             if kept < len(r.hits):
                 notes.append(f"dropped {len(r.hits) - kept} lowest-ranked passage(s) to fit {backend.context_length} tokens")
-            if notes:
-                extra["fit"] = notes
+            extra = SampleExtra(retrieved=[(rows[h.row]["id"], round(h.score, 4)) for h in r.hits],
+                                retrieval_ms=round(r.total_ms, 3), embed_ms=round(r.embed_ms, 3),
+                                search_ms=round(r.search_ms, 3), passages_used=kept, fit=notes or None)
             if msgs is None:
                 preds.append(Prediction(s.id, None, "", ntok, 0, 0.0, None,
                                         f"the question alone takes {ntok} tokens; the context holds "
                                         f"{backend.context_length} with {max_new} reserved for the answer", extra))
                 continue
             g = results[i]
-            extra["finish_reason"] = g.finish_reason
-            preds.append(Prediction(s.id, self._answer(g.text), g.text, g.prompt_tokens, g.completion_tokens,
+            extra.finish_reason = g.finish_reason
+            answer = self._answer(g.text)
+            if self.spec.type != "classification":  # what the answer rests on (report examples, groundedness)
+                used = [rows[h.row]["text"] for h in r.hits[:kept]]
+                extra.passages = [t[:PASSAGE_CHARS] for t in used]
+                grounded = support(answer, used)
+                if grounded is not None:
+                    extra.groundedness = round(grounded, 4)
+            preds.append(Prediction(s.id, answer, g.text, g.prompt_tokens, g.completion_tokens,
                                     g.latency_s, g.ttft_s, g.error, extra, tpot_s=g.tpot_s))
         return preds
 
@@ -238,32 +249,33 @@ class RagStrategy:
             return None
         return set.intersection(*sets)
 
-    def finish(self, samples: list[Sample], rows: list[SampleRow]) -> dict[str, Any]:
+    def finish(self, samples: list[Sample], rows: list[SampleRow]) -> ArmDetails:
         by_id = {s.id: s for s in samples}
         ranked, golds = [], []
-        latencies = [r.extra["retrieval_ms"] for r in rows if "retrieval_ms" in r.extra]
+        latencies = [r.extra.retrieval_ms for r in rows if r.extra.retrieval_ms is not None]
         for row in rows:
             sample = by_id.get(row.id)
             gold = self.gold_sets(sample) if sample is not None else None
             if gold is None:
                 continue
-            ranked.append([cid for cid, _ in row.extra.get("retrieved", [])])
+            ranked.append([cid for cid, _ in row.extra.retrieved or []])
             golds.append(gold)
-        out: dict[str, Any] = {"k": self.config.top_k, "n_with_gold": len(golds), **latency_summary(latencies)}
+        out = retrieval_details(self.config.top_k, latencies)
+        out.n_with_gold = len(golds)
         if golds:
             ks = sorted({k for k in self.config.recall_ks if k <= self.config.top_k} | {self.config.top_k})
-            out["recall_at_k"] = {str(k): round(sum(1 for r, g in zip(ranked, golds) if set(r[:k]) & g) / len(golds), 4)
-                                  for k in ks}
+            out.recall_at_k = {str(k): round(sum(1 for r, g in zip(ranked, golds) if set(r[:k]) & g) / len(golds), 4)
+                               for k in ks}
             ranks = [first_gold_rank(r, g) for r, g in zip(ranked, golds)]
-            out["mrr"] = round(sum(1 / r for r in ranks if r) / len(golds), 4)
-            out["gold"] = {"field": self.config.gold_field, "answer_in_passage": self.config.gold_answer,
-                           "unreachable": sum(1 for g in golds if not g),
-                           "how": "a query is a hit at k when a gold chunk is among its first k retrieved (gold: "
-                                  "chunks of the named document/chunk id, containing the target answer when "
-                                  "answer_in_passage; both when both are set); MRR uses the first gold rank"}
-        return {"retrieval": out}
+            out.mrr = round(sum(1 / r for r in ranks if r) / len(golds), 4)
+            out.gold = GoldInfo(field=self.config.gold_field, answer_in_passage=self.config.gold_answer,
+                                unreachable=sum(1 for g in golds if not g),
+                                how="a query is a hit at k when a gold chunk is among its first k retrieved (gold: "
+                                    "chunks of the named document/chunk id, containing the target answer when "
+                                    "answer_in_passage; both when both are set); MRR uses the first gold rank")
+        return ArmDetails(retrieval=out)
 
-    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> dict[str, Any]:
+    def estimate(self, ctx: PrepareContext, test: list[Sample]) -> Estimate:
         """Requests and prompt tokens without embedding or generating (passages approximated from the corpus)."""
         cfg, corpus = self.config, self.spec.corpus
         max_new = cfg.max_new_tokens or self.spec.generation.max_new_tokens
@@ -294,6 +306,6 @@ class RagStrategy:
             per = sum(len(p) for p in passages) / 4 + 64
             notes.append("prompt tokens approximated as characters / 4 (no backend to count with)")
         notes.append(f"about {chunks_guess} chunks to embed unless the index is already cached")
-        return {"requests": len(test), "prompt_tokens": int(per * len(test)), "completion_tokens": max_new * len(test),
-                "embed_texts": chunks_guess + len(test), "notes": notes}
+        return Estimate(requests=len(test), prompt_tokens=int(per * len(test)), completion_tokens=max_new * len(test),
+                        embed_texts=chunks_guess + len(test), notes=notes)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any
 
 from pydantic import Field
 
@@ -24,10 +23,11 @@ from advisor.prompting.prompts import PromptParts
 from advisor.evaluation.record import SampleRow
 from advisor.retrieval.retrieve import Retriever
 from advisor.spec.model import TaskSpec
+from advisor.evaluation.sections import ArmDetails, PrepareFacts
 from advisor.evaluation.strategy import PrepareContext, Prediction
 
 from strategies.prompting.arm import PromptingConfig, PromptingStrategy
-from strategies.rag.common import EmbeddingSettings, embedder_for, index_params, index_report, latency_summary
+from strategies.rag.common import EmbeddingSettings, embed_facts, embedder_for, index_params, index_report, retrieval_details
 from strategies.search_spaces import knn_shot_space, never_seeded
 
 __all__ = ["KnnShotConfig", "KnnShotStrategy"]
@@ -52,11 +52,11 @@ class KnnShotStrategy(PromptingStrategy):
         self.train: dict[str, Sample] = {}
         self.nearest: dict[str, tuple[list[Sample], float]] = {}  # input text -> (demos, retrieval ms)
 
-    def prepare(self, ctx: PrepareContext) -> dict[str, Any]:
+    def prepare(self, ctx: PrepareContext) -> PrepareFacts:
         cfg = self.config
         if cfg.shots > len(ctx.splits.train):
             return super().prepare(ctx)  # raises the prompting arm's clear error
-        embedder = embedder_for(cfg, ctx.status)
+        embedder = embedder_for(cfg, ctx.status, ctx.cache_dir)
         train = ctx.splits.train
         self.train = {s.id: s for s in train}
         digest = hashlib.sha256(json.dumps([[s.id, s.input, s.target] for s in train]).encode()).hexdigest()
@@ -68,15 +68,16 @@ class KnnShotStrategy(PromptingStrategy):
             vectors = embedder.encode([s.input for s in train], cfg.embed_batch_size, progress=True)
             embed_s = time.perf_counter() - t0
             return ([{"id": s.id} for s in train], vectors,
-                    {"embed_seconds": round(embed_s, 3), "chunks_per_s": round(len(train) / embed_s, 1) if embed_s else None})
+                    {"embed_seconds": round(embed_s, 3), "chunks_per_s": round(len(train) / embed_s, 1) if embed_s else None,
+                     **embed_facts(embedder)})
 
         index = cached_index(ctx.cache_dir, key_parts, index_params(cfg), make, status=ctx.status)
         self.retriever = Retriever(embedder, index, max(1, cfg.shots))
         self.retriever.warm_up()
         info = super().prepare(ctx)  # calibration (choice mode) probes use per-input neighbours too
-        info.pop("demonstration_ids", None)
-        info["demonstrations"] = f"the {cfg.shots} training examples nearest to each input (per sample in samples.jsonl)"
-        info.update(index_report(index, "FAISS index build over the training inputs (embeddings + index)"))
+        info.demonstration_ids = None
+        info.demonstrations = f"the {cfg.shots} training examples nearest to each input (per sample in samples.jsonl)"
+        info.one_off, info.index = index_report(index, "FAISS index build over the training inputs (embeddings + index)")
         return info
 
     def _retrieve(self, text: str) -> tuple[list[Sample], float]:
@@ -104,9 +105,9 @@ class KnnShotStrategy(PromptingStrategy):
         for p in preds:
             if p.sample_id in timed:
                 demos, ms = timed[p.sample_id]
-                p.extra.update(demonstration_ids=[d.id for d in demos], retrieval_ms=round(ms, 3))
+                p.extra.demonstration_ids, p.extra.retrieval_ms = [d.id for d in demos], round(ms, 3)
         return preds
 
-    def finish(self, samples: list[Sample], rows: list[SampleRow]) -> dict[str, Any]:
-        latencies = [r.extra["retrieval_ms"] for r in rows if "retrieval_ms" in r.extra]
-        return {"retrieval": {"k": self.config.shots, "n_with_gold": 0, **latency_summary(latencies)}}
+    def finish(self, samples: list[Sample], rows: list[SampleRow]) -> ArmDetails:
+        latencies = [r.extra.retrieval_ms for r in rows if r.extra.retrieval_ms is not None]
+        return ArmDetails(retrieval=retrieval_details(self.config.shots, latencies))

@@ -13,12 +13,13 @@ from advisor.backends.base import ChoiceRequest, GenerateRequest  # noqa: E402
 from advisor.spec.model import GenerationSpec, ModelSpec  # noqa: E402
 from tests.conftest import TINY_INPUTS as INPUTS  # noqa: E402
 from tests.conftest import tiny_chat as _conv  # noqa: E402
+from tests.factories import task_spec  # noqa: E402
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 def test_cuda_matches_cpu(tiny_llama: Path) -> None:
-    cpu = tb.TransformersBackend(ModelSpec(name=str(tiny_llama), device="cpu"), GenerationSpec(batch_size=4))
-    gpu = tb.TransformersBackend(ModelSpec(name=str(tiny_llama), device="cuda"), GenerationSpec(batch_size=4))
+    cpu = tb.TransformersBackend(task_spec(ModelSpec(name=str(tiny_llama), device="cpu"), GenerationSpec(batch_size=4)))
+    gpu = tb.TransformersBackend(task_spec(ModelSpec(name=str(tiny_llama), device="cuda"), GenerationSpec(batch_size=4)))
     assert gpu.info.device == "cuda" and gpu.info.threads is None
     choices = [ChoiceRequest(_conv(t), ("ham", "spam", "free prize")) for t in INPUTS]
     for a, b in zip(cpu.score_choices(choices), gpu.score_choices(choices)):

@@ -14,6 +14,7 @@ pytest.importorskip("peft")
 from advisor.backends.base import ChoiceRequest  # noqa: E402
 from advisor.spec.data import Sample  # noqa: E402
 from tests.test_lora import _messages, _train, tiny_lm, tok, toy_samples  # noqa: E402,F401
+from tests.factories import task_spec  # noqa: E402
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -39,8 +40,8 @@ def test_bf16_training_on_cuda_and_serving(tiny_lm: Path, tok, tmp_path: Path) -
     assert r.peak_memory_mb > 0 and "cuda" in r.peak_memory_how
     reqs = [ChoiceRequest(_messages(Sample("x", t, "")), ("ham", "spam"), adapter=str(tmp_path))
             for t in ("a b free prize", "c d hello")]
-    cpu = TransformersBackend(ModelSpec(name=str(tiny_lm), device="cpu"), GenerationSpec(batch_size=4))
-    gpu = TransformersBackend(ModelSpec(name=str(tiny_lm), device="cuda"), GenerationSpec(batch_size=4))
+    cpu = TransformersBackend(task_spec(ModelSpec(name=str(tiny_lm), device="cpu"), GenerationSpec(batch_size=4)))
+    gpu = TransformersBackend(task_spec(ModelSpec(name=str(tiny_lm), device="cuda"), GenerationSpec(batch_size=4)))
     for a, b in zip(cpu.score_choices(reqs), gpu.score_choices(reqs)):
         assert a.logprobs == pytest.approx(b.logprobs, abs=1e-3)
 

@@ -22,14 +22,18 @@ def test_rag_retrieves_the_answers_and_beats_closed_book(tmp_path: Path) -> None
     record, _ = run_task(task, RunOptions(out=tmp_path / "run", limit=16, arms=["closed-book", "rag"]))
     assert record.status == "ok"
     closed, rag = record.arm("closed-book"), record.arm("rag")
-    retrieval = rag.details["retrieval"]
-    assert retrieval["n_with_gold"] == 16
-    assert retrieval["recall_at_k"]["3"] >= 0.6 and retrieval["mrr"] >= 0.4
-    assert 0 < retrieval["latency_p50_ms"] < 500  # one MiniLM query + a flat search over ~300 vectors
-    index = rag.prepare["index"]
-    assert index["dims"] == 384 and index["vectors"] > 200 and index["kind"] == "flat"
+    retrieval = rag.details.retrieval
+    assert retrieval.n_with_gold == 16
+    assert retrieval.recall_at_k["3"] >= 0.6 and retrieval.mrr >= 0.4
+    assert 0 < retrieval.latency_p50_ms < 500  # one MiniLM query + a flat search over ~300 vectors
+    index = rag.prepare.index
+    assert index.dims == 384 and index.vectors > 200 and index.kind == "flat"
+    import importlib.util
+
+    wanted = "onnx-int8" if importlib.util.find_spec("onnxruntime") else "torch"  # embed_backend auto
+    assert index.embed_backend == wanted and index.embed_backend_why.startswith("auto:")
     assert rag.metrics["contains_answer"] > closed.metrics["contains_answer"]
-    assert rag.usage["prompt_tokens"] > 3 * closed.usage["prompt_tokens"]  # passages make prompts longer
+    assert rag.usage.prompt_tokens > 3 * closed.usage.prompt_tokens  # passages make prompts longer
 
     # A later run with the same embedder, chunking and corpus reuses the index and its build cost.
     strategy = RagStrategy(task.arm_configs["rag"], task.spec)
@@ -37,5 +41,5 @@ def test_rag_retrieves_the_answers_and_beats_closed_book(tmp_path: Path) -> None
 
     info = strategy.prepare(PrepareContext(task.spec, load_splits(task.spec), "rag", 0, cache_root() / "artifacts",
                                            None, None))
-    assert info["one_off"][0]["reused"] is True and info["index"]["key"] == index["key"]
-    assert info["one_off"][0]["seconds"] == index["build_seconds"]
+    assert info.one_off[0].reused is True and info.index.key == index.key
+    assert info.one_off[0].seconds == index.build_seconds

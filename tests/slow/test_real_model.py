@@ -12,6 +12,7 @@ from advisor.artifacts.models import resolve_model
 from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import load_task
 from tests.conftest import ROOT
+from tests.factories import task_spec  # noqa: E402
 
 pytestmark = pytest.mark.slow
 DEMO = ROOT / "benchmarks" / "sms_spam" / "task.yaml"
@@ -31,15 +32,15 @@ def test_default_models_are_provisioned_offline() -> None:
 def test_demo_task_runs_on_the_real_model(tmp_path: Path) -> None:
     prompting = ["zero-shot", "k-shot", "zero-shot-generate", "k-shot-generate"]  # the lora arm has its own test
     record, run_dir = run_task(load_task(DEMO), RunOptions(out=tmp_path / "run", limit=16, arms=prompting))
-    assert record.status == "ok" and record.backend["name"] == "transformers"
+    assert record.status == "ok" and record.backend.name == "transformers"
     assert [a.name for a in record.arms] == ["zero-shot", "k-shot", "zero-shot-generate", "k-shot-generate"]
     for arm in record.arms:
         assert arm.n == 16 and 0.0 <= arm.metrics["accuracy"] <= 1.0
-        assert arm.latency["p50_ms"] > 0 and arm.latency["p95_ms"] >= arm.latency["p50_ms"]
-        assert arm.throughput["busy_s"] > 0 and arm.usage["prompt_tokens"] > 0
+        assert arm.latency.p50_ms > 0 and arm.latency.p95_ms >= arm.latency.p50_ms
+        assert arm.throughput.busy_s > 0 and arm.usage.prompt_tokens > 0
     kshot = record.arm("k-shot")
-    assert kshot.prepare["shots"] == 6 and set(kshot.prepare["calibration"]["label_logprob_offsets"]) == {"ham", "spam"}
-    assert record.arm("k-shot-generate").usage["completion_tokens"] > 0
+    assert kshot.prepare.shots == 6 and set(kshot.prepare.calibration.label_logprob_offsets) == {"ham", "spam"}
+    assert record.arm("k-shot-generate").usage.completion_tokens > 0
     lines = (run_dir / "samples.jsonl").read_text().splitlines()
     assert len(lines) == 64
 
@@ -48,7 +49,7 @@ def test_prefix_cache_matches_uncached_scores_on_the_real_model(monkeypatch) -> 
     from advisor.backends import transformers_backend as tb
     from advisor.spec.model import ModelSpec
 
-    backend = tb.TransformersBackend(ModelSpec())
+    backend = tb.TransformersBackend(task_spec(ModelSpec()))
     system = "You sort SMS text messages into spam and ham. Reply with one word."
     texts = ["WINNER!! claim your prize, call 09061701461 now", "see you at the station at 6?"]
     requests = [ChoiceRequest([{"role": "system", "content": system}, {"role": "user", "content": t}], ("ham", "spam"))

@@ -22,6 +22,7 @@ from advisor.spec import load_task
 from advisor.spec.model import ModelSpec, TaskSpec
 from strategies.prompting.arm import PromptingConfig, PromptingStrategy
 from tests.conftest import ROOT
+from tests.factories import task_spec  # noqa: E402
 
 VLLM_PYTHON = os.environ.get("ADVISOR_VLLM_PYTHON", "")
 pytestmark = [
@@ -71,8 +72,8 @@ def backends(demo):
     from advisor.backends.vllm_backend import VllmBackend
 
     spec: TaskSpec = demo.spec.model_copy(update={"serving": demo.spec.serving.model_copy(update={"lora": True})})
-    vllm = VllmBackend(spec.model, spec.generation, spec=spec)
-    ref = TransformersBackend(ModelSpec(threads=2), spec.generation)
+    vllm = VllmBackend(spec)
+    ref = TransformersBackend(task_spec(ModelSpec(threads=2), spec.generation))
     yield vllm, ref
     pid = vllm.server.proc.pid
     vllm.close()
@@ -124,7 +125,7 @@ def test_lora_adapter_is_served_and_agrees(backends, demo, adapter) -> None:
 
     vllm = backends[0]
     adapter, merged = adapter
-    ref = TransformersBackend(ModelSpec(name=str(merged), threads=2), demo.spec.generation)
+    ref = TransformersBackend(task_spec(ModelSpec(name=str(merged), threads=2), demo.spec.generation))
     convs = _prompts(demo, "zero-shot")[:8]
     requests = [ChoiceRequest(c, ("ham", "spam"), adapter=str(adapter)) for c in convs]
     got = vllm.score_choices(requests)

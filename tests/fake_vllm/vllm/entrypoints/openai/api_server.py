@@ -7,8 +7,10 @@ with prompt_logprobs) and /v1/chat/completions. Its behaviour is a formula tests
 - generation echoes the prompt's token ids from position 1 (up to max_tokens), then the
   first stop_token_id, one token per event, FAKE_STEP_S seconds apart;
 - the log-probability of prompt token t at position i is -(((t * 7 + i) % 11) + 1) / 4,
-  minus 1 more for a LoRA adapter's name.
-Environment switches: FAKE_FAIL=1 exits at start; FAKE_DIE_AFTER=N exits after N
+  minus 1 more for a LoRA adapter's name; a non-streamed request with `logprobs` answers one
+  greedy token among `allowed_token_ids` with that log-probability at position len(prompt).
+Environment switches: FAKE_PROCESSED_LOGPROBS=1 answers forced tokens with 0.0 (a server
+whose log-probabilities come after the allowed-token mask); FAKE_FAIL=1 exits at start; FAKE_DIE_AFTER=N exits after N
 completion requests (only once when FAKE_DIE_MARK names a
 file it creates); FAKE_FLAKY=N answers the first N completion requests with HTTP 503;
 FAKE_API_KEY requires that Bearer token; FAKE_STARTUP_S delays readiness.
@@ -35,6 +37,7 @@ class State:
         self.adapters: dict[str, str] = {}
         self.lock = threading.Lock()
         self.completions = 0
+        self.forced = 0  # one-token requests answered with logprobs (forced choice scoring)
         self.in_flight = 0
         self.max_in_flight = 0
         self.flaky = int(os.environ.get("FAKE_FLAKY", "0"))
@@ -76,7 +79,8 @@ def make_handler(state: State):
             if self.path == "/v1/models":
                 return self._json(200, {"data": [{"id": state.served}] + [{"id": n} for n in state.adapters]})
             if self.path == "/stats":
-                return self._json(200, {"completions": state.completions, "max_in_flight": state.max_in_flight})
+                return self._json(200, {"completions": state.completions, "max_in_flight": state.max_in_flight,
+                                        "forced": state.forced})
             self._json(404, {"error": self.path})
 
         def do_POST(self):
@@ -119,6 +123,8 @@ def make_handler(state: State):
                 entries = [None] + [{str(t): {"logprob": logprob(t, i, lora), "rank": 1}} for i, t in enumerate(prompt) if i]
                 return self._json(200, {"choices": [{"text": "", "prompt_logprobs": entries}],
                                         "usage": {"prompt_tokens": len(prompt), "completion_tokens": 1}})
+            if body.get("logprobs") is not None and not body.get("stream"):
+                return self._forced(body, prompt, lora)
             stop_ids = body.get("stop_token_ids") or [0]
             reply = prompt[1:1 + body["max_tokens"]]
             if len(reply) < body["max_tokens"]:
@@ -126,6 +132,20 @@ def make_handler(state: State):
             self._stream([{"choices": [{"index": 0, "text": "x", "token_ids": [t],
                                         "finish_reason": None}]} for t in reply],
                          {"prompt_tokens": len(prompt), "completion_tokens": len(reply)})
+
+        def _forced(self, body, prompt, lora: bool) -> None:
+            """One greedy token among allowed_token_ids (default: ids 0-99), with its logprob."""
+            allowed = body.get("allowed_token_ids") or list(range(100))
+            position = len(prompt)
+            token = max(allowed, key=lambda t: (logprob(t, position, lora), -t))
+            name = f"token_id:{token}" if body.get("return_tokens_as_token_ids") else "x"
+            state.forced += 1
+            # FAKE_PROCESSED_LOGPROBS=1: log-probabilities after the allowed-token mask (all 0.0)
+            value = 0.0 if os.environ.get("FAKE_PROCESSED_LOGPROBS") else logprob(token, position, lora)
+            return self._json(200, {"choices": [{"text": "x", "finish_reason": "length", "logprobs": {
+                "tokens": [name], "token_logprobs": [value], "text_offset": [0],
+                "top_logprobs": [{name: value}] if body["logprobs"] else None}}],
+                "usage": {"prompt_tokens": len(prompt), "completion_tokens": 1}})
 
         def _chat(self, body) -> None:
             words = body["messages"][-1]["content"].split()[: body["max_tokens"]]
