@@ -52,15 +52,25 @@ def _parser() -> argparse.ArgumentParser:
                    help="show third-party warnings, logs and load bars (hidden by default)")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a task file through its arms")
-    run.add_argument("task", type=Path)
-    run.add_argument("--arms", help="comma-separated arm names (default: all)")
-    run.add_argument("--limit", type=_positive, help="use only the first N test samples")
-    run.add_argument("--backend", help=f"backend to use ({', '.join(registry.backends.names())})")
-    run.add_argument("--out", type=Path, help="run directory (default runs/<timestamp>_<task>_<id>)")
-    run.add_argument("--seed", type=int, help="override the task's seed")
-    run.add_argument("--resume", type=Path, help="continue an interrupted run directory")
-    run.add_argument("--dry-run", action="store_true",
-                     help="count requests and tokens, calibrate speed, estimate time and cost; run nothing")
+    tune = sub.add_parser("tune", help="tune every arm on the same budget (validation split), then run the "
+                                       "chosen configurations on the test split (= run --tune)")
+    for cmd in (run, tune):
+        cmd.add_argument("task", type=Path)
+        cmd.add_argument("--arms", help="comma-separated arm names (default: all)")
+        cmd.add_argument("--limit", type=_positive, help="use only the first N test samples")
+        cmd.add_argument("--backend", help=f"backend to use ({', '.join(registry.backends.names())})")
+        cmd.add_argument("--out", type=Path, help="run directory (default runs/<timestamp>_<task>_<id>)")
+        cmd.add_argument("--seed", type=int, help="override the task's seed")
+        cmd.add_argument("--resume", type=Path, help="continue an interrupted run directory (and its tuning)")
+        cmd.add_argument("--dry-run", action="store_true",
+                         help="count requests and tokens, calibrate speed, estimate time and cost; run nothing")
+        if cmd is run:
+            cmd.add_argument("--tune", action="store_true", help="tune every arm first (the task's `tuning:` block)")
+        cmd.add_argument("--trials", type=_positive, help="tuning budget: trials per arm (overrides the task's)")
+        cmd.add_argument("--seconds", type=float, help="tuning budget: wall seconds per arm (overrides the task's)")
+        cmd.add_argument("--executor", default="local",
+                         help="where arms, tuning trials and seed repeats run (default local: in this process, "
+                              "one after the other)")
     val = sub.add_parser("validate", help="check a task file and its data without loading a model")
     val.add_argument("task", type=Path)
     ini = sub.add_parser("init", help="write a commented starter task.yaml from a JSONL/CSV file")
@@ -142,10 +152,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"--arms {args.arms!r} names no arm; give comma-separated names: "
                         f"{', '.join(a.name for a in task.spec.arms)}")
     err = _console(stderr=True)
+    tuning = _tuning(task, args)
     if args.dry_run:
-        return _dry_run(task, arms, args, err)
+        return _dry_run(task, arms, args, err, tuning)
+    from advisor.tuning.executor import get_executor
+
     options = RunOptions(arms=arms, limit=args.limit, backend=args.backend, out=args.out, seed=args.seed,
-                         resume=args.resume)
+                         resume=args.resume, tune=tuning, executor=get_executor(args.executor))
     reporter = RichReporter(err)
     try:
         record, run_dir = run_task(task, options, reporter)
@@ -161,6 +174,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _write_atomic(md, registry.renderers.get("md")(record, run_dir))
     err.print(f"record: {run_dir / 'run.json'} and {run_dir / 'samples.jsonl'}; reports: {html} and {md.name}")
     return 0 if record.status == "ok" else 1
+
+
+def _tuning(task, args: argparse.Namespace):
+    """The TuningSpec of `tune` / `run --tune` (the task's block, budget overridden by flags), or None."""
+    if args.command != "tune" and not getattr(args, "tune", False):
+        if args.trials or args.seconds:
+            raise UserError("--trials and --seconds set a tuning budget: use them with --tune or `advisor tune`")
+        return None
+    from advisor.spec.tuning import BudgetSpec, TuningSpec
+
+    spec = task.spec.tuning or TuningSpec()
+    if args.trials and args.seconds:
+        raise UserError("give --trials or --seconds, not both")
+    if args.seconds is not None and args.seconds <= 0:
+        raise UserError("--seconds must be positive")
+    if args.trials or args.seconds:
+        spec = spec.model_copy(update={"budget": BudgetSpec(trials=args.trials, seconds=args.seconds)})
+    return spec
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -220,7 +251,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
-def _dry_run(task, arms, args, err) -> int:
+def _dry_run(task, arms, args, err, tuning=None) -> int:
     from advisor.evaluation.dryrun import estimate_run
     from advisor.progress import RichReporter
 
@@ -228,12 +259,16 @@ def _dry_run(task, arms, args, err) -> int:
         raise UserError("--dry-run and --resume do not mix")
     reporter = RichReporter(err)
     try:
-        est = estimate_run(task, arms, args.limit, args.backend, reporter)
+        est = estimate_run(task, arms, args.limit, args.backend, reporter, tuning=tuning)
     finally:
         reporter.close()
     from reports.dryrun_table import dry_run_view
 
     _console().print(dry_run_view(est))
+    if est.tuning:
+        from advisor.tuning.estimate import tuning_table
+
+        _console().print(tuning_table(est.tuning))
     return 0
 
 
@@ -271,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     from advisor.quiet import configure
 
     configure(verbose=args.verbose)
-    handlers = {"run": _cmd_run, "validate": _cmd_validate, "report": _cmd_report, "models": _cmd_models,
-                "compare": _cmd_compare, "init": _cmd_init}
+    handlers = {"run": _cmd_run, "tune": _cmd_run, "validate": _cmd_validate, "report": _cmd_report,
+                "models": _cmd_models, "compare": _cmd_compare, "init": _cmd_init}
     from advisor.interrupts import exit_code, handle_termination
 
     try:

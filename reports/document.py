@@ -247,8 +247,10 @@ def _data_curves(d: ReportData) -> list[Block]:
 
 
 def build_document(d: ReportData, plots: bool = False) -> list[Block]:
+    from reports.tuning import tuning_blocks
+
     blocks = (_overview(d) + _recommendation(d) + _arm_table(d) + _answers(d) + _judge(d) + _pairs(d) + _costs(d)
-              + _menu(d) + _data_curves(d) + _details(d) + _examples(d) + _errors(d))
+              + _menu(d) + tuning_blocks(d) + _data_curves(d) + _details(d) + _examples(d) + _errors(d))
     if plots:
         figures = all_plots(d)
         if figures:

@@ -144,6 +144,12 @@ def recall_curves(d: ReportData) -> str | None:
     return chart.to_svg()
 
 
+def _tuning_curves(d: ReportData) -> str | None:
+    from reports.tuning import tuning_curves
+
+    return tuning_curves(d)
+
+
 def all_plots(d: ReportData) -> list[tuple[str, str]]:
     """(caption, svg) for every plot that has data, in report order."""
     out = []
@@ -153,7 +159,8 @@ def all_plots(d: ReportData) -> list[tuple[str, str]]:
                         ("Total cost against query volume, with break-even points", tco_lines),
                         ("LoRA learning curves", learning_curves),
                         ("Learning curves: metric against labelled examples, with the fitted curve", data_curves),
-                        ("Retrieval recall@k", recall_curves)):
+                        ("Retrieval recall@k", recall_curves),
+                        ("Tuning: best validation value so far against trials", _tuning_curves)):
         svg = fn(d)
         if svg:
             out.append((caption, svg))

@@ -155,6 +155,13 @@ def render_terminal(record: RunRecord, run_dir: Path | None = None, console: Con
     console = console or Console()
     d = gather(record, run_dir, examples)
     console.print(arm_table(d))
+    from reports.tuning import seed_items, tuning_terminal
+
+    tuned = tuning_terminal(d)
+    if tuned is not None:
+        console.print(tuned)
+    for line in seed_items(d):
+        console.print(f"seeds · {escape(line)}")
     answers = quality_table(d)
     if answers is not None:
         console.print(answers)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from advisor import registry
+from advisor.backends.base import Backend
 from advisor.cli import main
 from advisor.decision.answer_flags import degenerate_lines, ungrounded_lines
 from advisor.decision.significance import metric_ci
@@ -247,16 +248,23 @@ def test_unknown_extra_metric_is_a_spec_error_naming_the_line(tmp_path: Path, ca
 
 # -- the judge metric ----------------------------------------------------------------------------
 
-class OverlapJudge:
+class OverlapJudge(Backend):
     """A judge for tests: grade = 1 + round(4 x token F1 of the ANSWER against the REFERENCE)."""
 
     name = "overlap-judge"
 
-    def __init__(self, model, generation, status=None) -> None:
+    def __init__(self, spec, *, status=None) -> None:
         from advisor.backends.base import BackendInfo
 
-        self.info = BackendInfo(name=self.name, model=model.name, model_id="overlap", device="cpu", dtype="none")
+        super().__init__(spec, status=status)
+        self.info = BackendInfo(name=self.name, model=spec.model.name, model_id="overlap", device="cpu", dtype="none")
         self.context_length = 4096
+
+    def score_choices(self, requests):
+        raise NotImplementedError
+
+    def count_tokens(self, conversations):
+        return [1 for _ in conversations]
 
     def generate(self, requests):
         from advisor.backends.base import Generation

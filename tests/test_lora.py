@@ -326,3 +326,24 @@ def test_val_accuracy_ranks_labels_like_choice_scoring(tiny_lm: Path, tok, tmp_p
     scores = backend.score_choices([ChoiceRequest(_messages(s), ("ham", "spam"), adapter=str(tmp_path)) for s in val])
     expected = sum(max(range(2), key=sc.logprobs.__getitem__) == g for sc, g in zip(scores, gold)) / len(val)
     assert acc == pytest.approx(expected)
+
+
+def test_each_validation_is_reported_and_a_tuner_can_stop_training(tiny_lm: Path, tok, tmp_path: Path) -> None:
+    from advisor.tuning.study import TrialStopped
+
+    seen = []
+
+    def report(step: int, value: float) -> None:
+        seen.append((step, value))
+        if step >= 10:
+            raise TrialStopped("pruned")
+
+    cfg = LoraArmConfig(learning_rate=1e-2, batch_size=8, rank=8, dropout=0.0, eval_every=5, max_steps=40,
+                        warmup_ratio=0.0)
+    with pytest.raises(TrialStopped):
+        train_adapter(tiny_lm, encode(toy_samples(48), _messages, tok, 512),
+                      encode(toy_samples(16, start=100), _messages, tok, 512), cfg, seed=0, device="cpu",
+                      dtype="float32", threads=1, out_dir=tmp_path, pad_id=tok.pad_token_id, report=report)
+    assert [s for s, _ in seen] == [0, 5, 10]  # every validation, then training stopped at once
+    assert seen[-1][1] > seen[0][1]  # minus the validation loss: it rises as the adapter learns
+    assert not (tmp_path / "adapter_config.json").exists()  # a stopped trial saves no adapter

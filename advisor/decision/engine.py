@@ -37,18 +37,15 @@ __all__ = ["recommend", "defaults_used", "exchange_rates", "RECOMMENDATION_VERSI
 
 
 def seed_metrics(arm: ArmResult, primary: str) -> list[float]:
-    """The arm's per-seed primary metric when the run repeated it over seeds (a `seeds` list on
-    the arm: numbers, or objects/dicts with `metrics[primary]`, `metric` or `value`); else []."""
-    out: list[float] = []
-    for s in getattr(arm, "seeds", None) or []:
-        if isinstance(s, (int, float)):
-            out.append(float(s))
-            continue
-        d = s if isinstance(s, dict) else getattr(s, "model_dump", lambda: {})()
-        v = (d.get("metrics") or {}).get(primary, d.get("metric", d.get("value")))
-        if isinstance(v, (int, float)):
-            out.append(float(v))
-    return out
+    """The arm's per-seed primary metric when the run repeated it over seeds (`repeats: N`: the
+    arm's `seeds` section, advisor.tuning.repeats.seed_spread); else [] (one seed, or the spread
+    measured another metric)."""
+    from advisor.tuning.repeats import seed_spread
+
+    spread = seed_spread(arm)
+    if spread is None or spread.metric != primary:
+        return []
+    return [float(v) for v in spread.values]
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,6 +69,8 @@ class DryRun(_Strict):
     calibration: SpeedCalibration
     arms: list[ArmEstimate]
     pricing: PricingSpec
+    tuning: dict[str, Any] | None = Field(None, description="`tune --dry-run`: the budget's estimate per arm "
+                                                            "(advisor.tuning.estimate)")
 
 
 def calibrate(backend: Backend, batch: int, seed: int = 0) -> SpeedCalibration:
@@ -102,8 +105,9 @@ def calibrate(backend: Backend, batch: int, seed: int = 0) -> SpeedCalibration:
 
 
 def estimate_run(task: LoadedTask, arms: list[str] | None = None, limit: int | None = None,
-                 backend_name: str | None = None, reporter: Reporter | None = None) -> DryRun:
-    """Per-arm estimates and the calibration they rest on."""
+                 backend_name: str | None = None, reporter: Reporter | None = None,
+                 tuning: Any = None) -> DryRun:
+    """Per-arm estimates and the calibration they rest on (and a tuning budget's, given a TuningSpec)."""
     from advisor.evaluation.runner import make_backend
 
     reporter = reporter or NullReporter()
@@ -136,9 +140,16 @@ def estimate_run(task: LoadedTask, arms: list[str] | None = None, limit: int | N
 
                 est = estimate_learning_curve(strategy, arm, ctx, splits, est)
             rows.append(_times(arm.name, arm.strategy, est, cal, pricing))
+        tuned = None
+        if tuning is not None:
+            from advisor.tuning.estimate import estimate_tuning
+
+            reporter.status("estimating the tuning budget")
+            tuned = estimate_tuning(task, splits, backend, cal, tuning, arms, cache_root() / "artifacts")
     finally:
         backend.close()
-    return DryRun(task=spec.name, test_items=len(test), backend=name, calibration=cal, arms=rows, pricing=pricing)
+    return DryRun(task=spec.name, test_items=len(test), backend=name, calibration=cal, arms=rows, pricing=pricing,
+                  tuning=tuned)
 
 
 def _times(arm: str, strategy: str, est: Estimate, cal: SpeedCalibration, pricing: PricingSpec) -> ArmEstimate:

@@ -117,9 +117,8 @@ def _make_backend(spec: Any, status: Callable[[str], None]) -> Any:
     cls = registry.backends.get(j.backend)
     model = spec.model.model_copy(update={"name": j.model, "max_context": None})
     generation = GenerationSpec(max_new_tokens=j.max_new_tokens, temperature=0.0, batch_size=spec.generation.batch_size)
-    extra = {"spec": spec.model_copy(update={"model": model, "serving": j.serving or spec.serving})} \
-        if getattr(cls, "takes_spec", False) else {}
-    return cls(model, generation, status=status, **extra)
+    judge_spec = spec.model_copy(update={"model": model, "generation": generation, "serving": j.serving or spec.serving})
+    return cls(judge_spec, status=status)  # the one Backend constructor (advisor.backends.base)
 
 
 def apply_judge(spec: Any, record: Any, run_dir: Path, status: Callable[[str], None] = lambda m: None) -> JudgeReport:

@@ -27,6 +27,7 @@ from advisor.evaluation.sections import (
     ArmDetails, Confusion, Latency, PrepareFacts, Section, Throughput, Usage,
 )
 from advisor.spec.model import TaskSpec
+from advisor.tuning.results import SeedSpread, TuningResult
 
 __all__ = ["SCHEMA_VERSION", "ArmResult", "RunRecord", "SampleRow", "SampleExtra", "TaskInfo", "SplitsInfo",
            "BackendRecord", "ServingStats", "Environment", "write_record", "read_record", "append_samples",
@@ -109,6 +110,8 @@ class ArmResult(Section):
     started: str | None = None
     wall_s: float | None = None
     learning_curve: LearningCurve | None = Field(None, description="the arm on nested shares of train (opt-in per arm)")
+    tuning: TuningResult | None = Field(None, description="`advisor tune`: every trial, the chosen config, tuning seconds")
+    seeds: SeedSpread | None = Field(None, description="`repeats: N`: the primary metric under each seed")
 
 
 class TaskInfo(Section):

@@ -8,6 +8,7 @@ arm that fails is recorded with its error and the next one runs; Ctrl-C marks th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 import traceback
@@ -46,6 +47,8 @@ class RunOptions:
     out: Path | None = None  # run directory; default runs/<timestamp>_<task>_<id>
     seed: int | None = None  # overrides the spec's seed
     resume: Path | None = None  # an interrupted run directory to continue
+    tune: Any = None  # a TuningSpec: tune every chosen arm on validation first (advisor.tuning); None = no tuning
+    executor: Any = None  # an advisor.tuning.Executor for arms, trials and seeds; None = local, sequential
 
 
 def _now() -> str:
@@ -201,7 +204,7 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
     spec = task.spec
     if options.seed is not None:
         spec = spec.model_copy(update={"seed": options.seed})
-        task = LoadedTask(spec, task.path, task.arm_configs, task.lines)
+        task = dataclasses.replace(task, spec=spec)
     names = [a.name for a in spec.arms]
     chosen = options.arms or names
     unknown = [a for a in chosen if a not in names]
@@ -255,7 +258,7 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
         held.release(discard_if_empty=True)
         raise
     try:
-        return _run_arms(task, spec, test, splits, chosen, previous, record, run_dir, backend, reporter)
+        return _run_arms(task, spec, test, splits, chosen, previous, record, run_dir, backend, reporter, options)
     finally:
         held.release()
 
@@ -273,11 +276,25 @@ def _on_disk(run_dir: Path, arm: str, test: list[Sample]) -> list[SampleRow]:
 
 
 def _run_arms(task: LoadedTask, spec, test: list[Sample], splits, chosen: list[str], previous: RunRecord | None,
-              record: RunRecord, run_dir: Path, backend: Backend, reporter: Reporter) -> tuple[RunRecord, Path]:
+              record: RunRecord, run_dir: Path, backend: Backend, reporter: Reporter,
+              options: RunOptions) -> tuple[RunRecord, Path]:
     started = time.perf_counter()
     ctx_base = dict(spec=spec, splits=splits, seed=spec.seed, cache_dir=cache_root() / "artifacts", run_dir=run_dir,
                     backend=backend, status=reporter.status, step=reporter.step)
+    from advisor.tuning.driver import apply_tuning, attach_tuning, tune_arms
+    from advisor.tuning.executor import LocalExecutor, Unit
+
+    executor = options.executor or LocalExecutor()
+    order = {a.name: i for i, a in enumerate(spec.arms)}
+    interrupts: list[KeyboardInterrupt] = []  # the signal that cancelled an arm (its exit code)
     try:
+        tuned = {}
+        if options.tune is not None:  # validation only: tune_arms never receives the test split
+            tuned = tune_arms(task, splits, backend, [a.name for a in spec.arms if a.name in chosen], options.tune,
+                              run_dir=run_dir, cache_dir=ctx_base["cache_dir"], executor=executor,
+                              status=reporter.status)
+            task = apply_tuning(task, tuned)
+        units = []
         for i, arm in enumerate(spec.arms):
             if arm.name not in chosen:
                 continue
@@ -287,12 +304,32 @@ def _run_arms(task: LoadedTask, spec, test: list[Sample], splits, chosen: list[s
                 record.arms.append(old)
                 continue
             ctx = PrepareContext(arm_name=arm.name, **ctx_base)
-            interrupts: list[KeyboardInterrupt] = []
-            record.arms.append(_run_arm(task, i, test, backend, ctx, run_dir, reporter, done, interrupts))
-            _learning_curve(task, i, splits, backend, ctx_base, record.arms[-1], reporter)
+            units.append(Unit(key=f"arm/{spec.name}/{arm.name}", fn=_run_arm,
+                              kwargs=dict(task=task, arm_index=i, test=test, backend=backend, ctx=ctx, run_dir=run_dir,
+                                          reporter=reporter, done=done, interrupts=interrupts)))
+
+        def arm_done(unit_result) -> None:
+            result = unit_result.value
+            if not unit_result.ok:  # _run_arm records its own failures; this is the executor's
+                name = unit_result.key.rsplit("/", 1)[-1]
+                arm = spec.arms[order[name]]
+                result = ArmResult(name=name, strategy=arm.strategy, status="failed", config={},
+                                   errors=[f"{type(unit_result.error).__name__}: {unit_result.error}"])
+            attach_tuning(result, tuned.get(result.name), str(backend.info.device))
+            if unit_result.ok:
+                _learning_curve(task, order[result.name], splits, backend, ctx_base, result, reporter)
+            record.arms.append(result)
+            record.arms.sort(key=lambda a: order.get(a.name, len(order)))
             write_record(run_dir, record)
-            if record.arms[-1].status == "cancelled":
+            if result.status == "cancelled":
                 raise interrupts[0] if interrupts else KeyboardInterrupt()
+
+        executor.map(units, on_done=arm_done)
+        if spec.repeats > 1:
+            from advisor.tuning.repeats import seed_spreads
+
+            seed_spreads(task, record.arms, splits, test, backend, ctx_base["cache_dir"], executor, reporter.status)
+            write_record(run_dir, record)
         statuses = {a.status for a in record.arms}
         record.status = "ok" if statuses <= {"ok"} else ("failed" if statuses == {"failed"} else "partial")
         if spec.evaluation.judge is not None and any(a.status == "ok" for a in record.arms):

@@ -111,6 +111,8 @@ class TrainingFacts(Section):
     method: str | None = Field(None, description="PEFT method (lora, dora, ia3, prompt_tuning) or full fine-tuning")
     resolved: ResolvedTraining | None = None
     notes: list[str] = Field(default_factory=list)
+    defaults_from_data: list[str] = Field(default_factory=list,
+                                          description="defaults this run filled from the data (epochs, answer length)")
     how: str = ""
     reused: bool = False
 

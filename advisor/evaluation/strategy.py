@@ -41,6 +41,9 @@ class PrepareContext:
     status: Callable[[str], None] = lambda msg: None
     # step(label, done, total, detail): progress of a long one-off job, drawn by the reporter
     step: Callable[[str, int, int, str], None] = lambda label, done, total, detail="": None
+    # Tuning: arms that learn step by step (LoRA) call report(step, validation value, higher is
+    # better) at each validation; the tuner may raise from it to stop a hopeless trial.
+    report: Callable[[int, float], None] | None = None
 
 
 @dataclass

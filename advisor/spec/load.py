@@ -6,7 +6,7 @@ found in one pass are reported together so a user fixes them in one go.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ class LoadedTask:
     path: Path
     arm_configs: dict[str, BaseModel]
     lines: LineMap
+    searches: dict[str, dict[str, Any]] = field(default_factory=dict)  # arm -> `search:` overrides (advisor.tuning.space)
 
 
 def _describe(err: dict[str, Any]) -> str:
@@ -176,7 +177,13 @@ def load_task(path: str | Path) -> LoadedTask:
     from advisor.evaluation.strategy import Strategy  # here: the evaluation package imports the spec package
 
     configs: dict[str, BaseModel] = {}
+    searches: dict[str, dict[str, Any]] = {}
+    arms = []
     for i, arm in enumerate(spec.arms):
+        raw_search = arm.config.get("search") if isinstance(arm.config, dict) else None
+        if "search" in arm.config:  # tuning's search space, not a setting of the arm itself
+            arm = arm.model_copy(update={"config": {k: v for k, v in arm.config.items() if k != "search"}})
+        arms.append(arm)
         if arm.strategy not in registry.strategies:
             raise SpecError(path, lines.line_of(("arms", i, "strategy")), f"arms[{i}].strategy",
                             f"unknown strategy {arm.strategy!r}; expected one of: {', '.join(registry.strategies.names())}")
@@ -189,11 +196,18 @@ def load_task(path: str | Path) -> LoadedTask:
         try:
             configs[arm.name] = config_cls.model_validate(arm.config)
         except ValidationError as exc:
-            allowed = {("arms", i, "config"): sorted(config_cls.model_fields)}
+            allowed = {("arms", i, "config"): sorted([*config_cls.model_fields, "search"])}
             raise format_validation_error(path, lines, exc, prefix=("arms", i, "config"), allowed=allowed) from None
         try:  # the arm's own checks (e.g. rag: the corpus holds documents)
             strategy_cls.check_task(spec, configs[arm.name])
         except UserError as exc:
             loc = exc.loc if isinstance(exc, TaskProblem) else ("arms", i, "config")
             raise SpecError(path, lines.line_of(loc), _field_name(loc), exc.message) from None
-    return LoadedTask(spec=spec, path=path.resolve(), arm_configs=configs, lines=lines)
+        if "search" in spec.arms[i].config:
+            from advisor.tuning.space import parse_search, space_of
+
+            searches[arm.name] = parse_search(raw_search, space_of(strategy_cls, configs[arm.name], spec, None),
+                                              strategy_cls.Config, arm.config, path=path, lines=lines,
+                                              loc=("arms", i, "config", "search"))
+    spec = spec.model_copy(update={"arms": arms})
+    return LoadedTask(spec=spec, path=path.resolve(), arm_configs=configs, lines=lines, searches=searches)

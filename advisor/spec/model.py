@@ -18,6 +18,7 @@ from advisor.spec.evaluation import EvaluationSpec
 from advisor.spec.curve import LearningCurveSpec
 from advisor.spec.policy import DecisionSpec, PricingSpec
 from advisor.spec.serving import ServingSpec
+from advisor.spec.tuning import TuningSpec
 
 __all__ = [
     "TaskType", "Strict", "SplitSpec", "DataSpec", "ModelSpec", "GenerationSpec", "ArmSpec",
@@ -128,6 +129,9 @@ class TaskSpec(Strict):
     decision: DecisionSpec = Field(default_factory=DecisionSpec, description="constraints, weights, alpha")
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec,
                                        description="extra metrics, degenerate/groundedness thresholds")
+    tuning: TuningSpec | None = Field(None, description="equal-budget tuning for `advisor tune` (see advisor.spec.tuning)")
+    repeats: int = Field(1, ge=1, le=50, description="seeds each seed-dependent arm runs with (demo draws, LoRA "
+                                                     "init and data order); the record keeps every seed's metric")
 
     @model_validator(mode="after")
     def _check(self) -> TaskSpec:

@@ -23,10 +23,11 @@ from advisor.evaluation.record import SampleRow
 from advisor.evaluation.sections import ArmDetails, ForgettingRisk, LoraRisks, OneOffCost, PrepareFacts, TrainingFacts
 from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction, Strategy
 from strategies.lora import cache
-from strategies.lora.config import TRAINING_FIELDS, LoraArmConfig
+from strategies.lora.config import TRAINING_FIELDS, LoraArmConfig, resolve_schedule
 from strategies.lora.data import LengthReport, auto_max_length, data_hash, encode, example_lengths
 from strategies.lora.risks import forgetting_probe, leakage, overfitting
 from strategies.prompting.arm import PromptingConfig, PromptingStrategy
+from strategies.search_spaces import always_seeded, lora_fixed, lora_space
 
 __all__ = ["LoraStrategy"]
 
@@ -35,14 +36,16 @@ class LoraStrategy(Strategy):
     """LoRA fine-tuning with validation and early stopping; registered as `lora`."""
 
     Config = LoraArmConfig
+    search_space = staticmethod(lora_space)
+    tuning_fixed = staticmethod(lora_fixed)
+    trial_only = ("forgetting_probe",)  # tuning skips the probe; the tuned arm's test run measures it
+    seed_dependent = staticmethod(always_seeded)
+
     config: LoraArmConfig
 
     def __init__(self, config: LoraArmConfig, spec: TaskSpec) -> None:
         super().__init__(config, spec)
-        self.prompting = PromptingStrategy(PromptingConfig(
-            shots=0, mode=config.mode, template=config.template, instructions=config.instructions,
-            max_new_tokens=config.max_new_tokens, calibrate=config.calibrate,
-            length_normalize=config.length_normalize), spec)
+        self.prompting = self._prompting(config.max_new_tokens)
         self.serving: Any = self.prompting  # what answers test inputs (hybrids serve with retrieval)
         self.mode = self.prompting.mode
         self.train: list[Sample] = []
@@ -50,6 +53,31 @@ class LoraStrategy(Strategy):
         self.training: TrainingFacts | None = None
         self.forgetting: ForgettingRisk | None = None
         self.serving_info: PrepareFacts = PrepareFacts()
+
+    def _prompting(self, max_new_tokens: int | None) -> PromptingStrategy:
+        c = self.config
+        return PromptingStrategy(PromptingConfig(
+            shots=0, mode=c.mode, template=c.template, instructions=c.instructions, max_new_tokens=max_new_tokens,
+            calibrate=c.calibrate, length_normalize=c.length_normalize), self.spec)
+
+    def _resolve(self, ctx: PrepareContext, train: list[Sample]) -> list[str]:
+        """Fill the defaults that depend on the data: epochs from the examples and labels; in
+        generate mode, the answer length from the longest training answer (+2 tokens)."""
+        notes = []
+        resolved = resolve_schedule(self.config, len(train), len(self.spec.labels or []) or 2)
+        if resolved is not self.config:
+            notes.append(f"epochs {resolved.epochs:g} chosen from {len(train)} train examples and "
+                         f"{len(self.spec.labels or []) or 'no'} labels (default_epochs)")
+            self.config = resolved
+        if self.mode == "generate" and self.config.max_new_tokens is None and ctx.backend is not None and train:
+            empty = ctx.backend.count_tokens([[{"role": "assistant", "content": ""}]])[0]
+            lengths = ctx.backend.count_tokens([[{"role": "assistant", "content": s.target}] for s in train])
+            longest = max(lengths) - empty + 2
+            old, self.prompting = self.prompting, self._prompting(min(4096, max(1, longest)))
+            if self.serving is old:  # plain LoRA serves with its prompting; hybrids keep their own
+                self.serving = self.prompting
+            notes.append(f"max_new_tokens {longest} from the longest training answer")
+        return notes
 
     # -- checks --------------------------------------------------------------------------
     @classmethod
@@ -142,6 +170,7 @@ class LoraStrategy(Strategy):
         self.check_task(self.spec, self.config)
         resolved = resolve_model(self.spec.model.name, self._base_dtype(), status=ctx.status)
         train, val, split_note = self._splits(ctx)
+        resolve_notes = self._resolve(ctx, train)
         self.train = list(ctx.splits.train)
         key = self._key(ctx, resolved.model_id, train, val)
         found = cache.lookup(ctx.cache_dir, key)
@@ -160,7 +189,8 @@ class LoraStrategy(Strategy):
         info = self.serving_info = self.prepare_serving(ctx)  # calibration (when on) through the adapter
         if self.config.forgetting_probe and ctx.backend is not None:
             self.forgetting = self._probe(ctx.backend, folder)
-        self.training = TrainingFacts.model_validate({**self.meta["training"], "reused": reused})
+        self.training = TrainingFacts.model_validate({**self.meta["training"], "reused": reused,
+                                                      "defaults_from_data": resolve_notes})
         cost = OneOffCost(kind="training", what="LoRA training", seconds=self.training.wall_s,
                           hardware=self.training.hardware, reused=reused, built=self.meta["built"], artifact=str(folder))
         return PrepareFacts(mode=self.mode, adapter=str(folder), cache_key=key, reused=reused, one_off=[cost],
@@ -197,7 +227,8 @@ class LoraStrategy(Strategy):
                           dtype=dtype, threads=self.config.threads or self.spec.model.threads, out_dir=out_dir,
                           pad_id=pad, choices=choices, gold=gold, status=ctx.status,
                           progress=lambda done, total, detail: ctx.step("LoRA training", done, total, detail),
-                          init_text=self.prompting.system_prompt(), **self.train_options())
+                          init_text=self.prompting.system_prompt(), report=getattr(ctx, "report", None),
+                          **self.train_options())
         if self.config.merge_export:
             tokenizer.save_pretrained(out_dir / "merged")
         hardware = device
@@ -275,6 +306,7 @@ class LoraStrategy(Strategy):
         from strategies.lora.train import plan_steps
 
         train, val, _ = self._splits(ctx)
+        self._resolve(ctx, train)  # the data-dependent defaults the run would use
         steps, epochs = plan_steps(len(train), self.config)
         out = Estimate(requests=len(test))
         if ctx.backend is not None:

@@ -16,7 +16,10 @@ from advisor.prompting.prompts import InputTemplate
 from advisor.spec.base import Strict
 from strategies.lora.methods import Method, default_learning_rate, merges
 
-__all__ = ["LoraArmConfig", "ResolvedTraining", "resolve_defaults", "TRAINING_FIELDS"]
+import math
+
+__all__ = ["LoraArmConfig", "ResolvedTraining", "resolve_defaults", "TRAINING_FIELDS", "default_epochs",
+           "resolve_schedule"]
 
 
 class LoraArmConfig(Strict):
@@ -37,7 +40,8 @@ class LoraArmConfig(Strict):
     # -- optimisation ----------------------------------------------------------------------
     learning_rate: float | None = Field(None, gt=0, le=1, description="AdamW peak learning rate; default by model size")
     weight_decay: float = Field(0.0, ge=0, le=1, description="AdamW weight decay on the LoRA weights")
-    epochs: float = Field(1.0, gt=0, le=100, description="passes over the train split (ignored when max_steps is set)")
+    epochs: float | None = Field(None, gt=0, le=100, description="passes over the train split (ignored when max_steps "
+                                 "is set); default from the data: see default_epochs")
     max_steps: int | None = Field(None, ge=1, description="optimizer steps; overrides epochs")
     max_train_examples: int | None = Field(None, ge=1, description="use only the first N train examples (seeded order)")
     batch_size: int = Field(8, ge=1, le=1024, description="examples per micro-batch")
@@ -102,6 +106,26 @@ TRAINING_FIELDS = (
     "eval_every", "eval_examples", "patience", "early_stop_metric", "min_delta", "dtype", "qlora", "template",
     "instructions", "mode",
 )
+
+
+# Examples a small adapter should see before it is judged: at least ~1,000, and ~200 per label
+# so every label is seen often (one epoch of 50 steps collapsed onto one label of six).
+MIN_EXAMPLES_SEEN, PER_LABEL_SEEN, MAX_DEFAULT_EPOCHS = 1000, 200, 8.0
+
+
+def default_epochs(n_train: int, n_labels: int) -> float:
+    """Epochs when the config sets neither epochs nor max_steps: enough passes that the adapter
+    sees max(1000, 200 x labels) examples, rounded up to half an epoch, between 1 and 8."""
+    target = max(MIN_EXAMPLES_SEEN, PER_LABEL_SEEN * max(1, n_labels))
+    epochs = math.ceil(2 * target / max(1, n_train)) / 2
+    return min(MAX_DEFAULT_EPOCHS, max(1.0, epochs))
+
+
+def resolve_schedule(config: "LoraArmConfig", n_train: int, n_labels: int) -> "LoraArmConfig":
+    """The config with `epochs` filled from the data when neither epochs nor max_steps is set."""
+    if config.epochs is not None or config.max_steps is not None:
+        return config
+    return config.model_copy(update={"epochs": default_epochs(n_train, n_labels)})
 
 
 def resolve_defaults(config: LoraArmConfig, total_params: int, attention_modules: list[str]) -> ResolvedTraining:

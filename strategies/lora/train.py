@@ -70,7 +70,7 @@ def attention_modules(model: Any) -> list[str]:
 def plan_steps(n_examples: int, config: LoraArmConfig) -> tuple[int, float]:
     """(optimizer steps, epochs they cover)."""
     per_epoch = max(1, math.ceil(math.ceil(n_examples / config.batch_size) / config.grad_accum))
-    steps = config.max_steps or max(1, math.ceil(config.epochs * per_epoch))
+    steps = config.max_steps or max(1, math.ceil((config.epochs or 1.0) * per_epoch))
     return steps, steps / per_epoch
 
 
@@ -158,12 +158,16 @@ def train_adapter(model_path: Path, train: list[Example], validation: list[Examp
                   choices: list[list[Example]] | None = None, gold: list[int] | None = None,
                   status: Callable[[str], None] = lambda m: None,
                   progress: Callable[[int, int, str], None] = lambda done, total, detail: None,
-                  init_text: str = "", full: bool = False) -> TrainResult:
+                  init_text: str = "", full: bool = False,
+                  report: Callable[[int, float], None] | None = None) -> TrainResult:
     """Train a PEFT adapter on `train`, validate on `validation`, save the best to `out_dir`.
     With `full`, every weight is trained instead and the whole model is saved.
 
     `progress(step, steps, detail)` reports the optimiser steps (loss, tokens/s, eta in
-    `detail`); the caller's reporter draws it."""
+    `detail`); the caller's reporter draws it. `report(step, value)` receives every
+    validation (accuracy when it is computed, else minus the loss: higher is better either
+    way); a tuner raises from it to stop a hopeless trial.
+    """
     import torch
     from peft import get_peft_model
 
@@ -216,6 +220,8 @@ def train_adapter(model_path: Path, train: list[Example], validation: list[Examp
             if acc is not None:
                 result.val_accuracy.append([step, round(acc, 5)])
             value = loss if lower_better else (acc if acc is not None else -loss)
+            if report is not None:
+                report(step, acc if acc is not None else -loss)
             better = value < best_value - config.min_delta if lower_better else value > best_value + config.min_delta
             if better or best_state is None:
                 best_value, result.best_step, bad = value, step, 0

@@ -27,6 +27,7 @@ from advisor.spec.model import TaskSpec
 from advisor.evaluation.record import SampleExtra
 from advisor.evaluation.sections import Calibration, PrepareFacts
 from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction, Strategy
+from strategies.search_spaces import demos_drawn, prompting_space
 
 __all__ = ["PromptingConfig", "PromptingStrategy", "pick_demonstrations", "CONTENT_FREE"]
 
@@ -77,6 +78,8 @@ class PromptingStrategy(Strategy):
     """Zero-/k-shot prompting; registered as `prompting`."""
 
     Config = PromptingConfig
+    search_space = staticmethod(prompting_space)
+    seed_dependent = staticmethod(demos_drawn)
 
     config: PromptingConfig
 

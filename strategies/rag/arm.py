@@ -29,6 +29,7 @@ from advisor.spec.model import TaskSpec
 from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction, Strategy
 
 from strategies.rag.common import EmbeddingSettings, embed_facts, embedder_for, index_params, index_report, retrieval_details
+from strategies.search_spaces import never_seeded, rag_space
 
 __all__ = ["RagConfig", "RagStrategy", "pack_passages", "format_passage", "embed_text"]
 
@@ -117,6 +118,9 @@ class RagStrategy(Strategy):
     """Retrieval-augmented generation over the task's corpus; registered as `rag`."""
 
     Config = RagConfig
+    search_space = staticmethod(rag_space)
+    seed_dependent = staticmethod(never_seeded)
+
     config: RagConfig
 
     def __init__(self, config: RagConfig, spec: TaskSpec) -> None:

@@ -28,6 +28,7 @@ from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction
 
 from strategies.prompting.arm import PromptingConfig, PromptingStrategy
 from strategies.rag.common import EmbeddingSettings, embed_facts, embedder_for, index_params, index_report, retrieval_details
+from strategies.search_spaces import knn_shot_space, never_seeded
 
 __all__ = ["KnnShotConfig", "KnnShotStrategy"]
 
@@ -42,6 +43,8 @@ class KnnShotStrategy(PromptingStrategy):
     """Prompting with per-input nearest-neighbour demonstrations; registered as `knn-shot`."""
 
     Config = KnnShotConfig
+    search_space = staticmethod(knn_shot_space)
+    seed_dependent = staticmethod(never_seeded)  # nearest neighbours: no draw
 
     def __init__(self, config: KnnShotConfig, spec: TaskSpec) -> None:
         super().__init__(config, spec)
