@@ -19,6 +19,7 @@ from strategies.lora.config import LoraArmConfig  # noqa: E402
 from strategies.lora.data import encode  # noqa: E402
 from strategies.lora.train import train_adapter  # noqa: E402
 from tests.test_lora import _lora_task, _messages, tiny_lm, tok, toy_samples  # noqa: E402,F401
+from tests.factories import task_spec  # noqa: E402
 
 RATES = {"lora": 1e-2, "dora": 1e-2, "ia3": 5e-2, "prompt_tuning": 5e-2}
 
@@ -59,7 +60,7 @@ def test_backend_serves_every_type_side_by_side(adapters, tiny_lm: Path) -> None
     from advisor.backends.transformers_backend import TransformersBackend
     from advisor.spec.model import GenerationSpec, ModelSpec
 
-    backend = TransformersBackend(ModelSpec(name=str(tiny_lm)), GenerationSpec(batch_size=4))
+    backend = TransformersBackend(task_spec(ModelSpec(name=str(tiny_lm)), GenerationSpec(batch_size=4)))
     texts = ["free prize a b c", "hello d e f", "free prize now", "hello world"]
     reqs = lambda adapter: [ChoiceRequest(_messages(Sample("x", t, "")), ("ham", "spam"), adapter=adapter)  # noqa: E731
                             for t in texts]

@@ -99,7 +99,7 @@ class TransformersBackend(Backend):
         self._hosts: dict[str, Any] = {}  # peft type -> the PeftModel holding that type's adapters
         self._base = self.model  # the plain model (LoRA-type layers switched off for base requests)
         self._load = lambda path=resolved.path: AutoModelForCausalLM.from_pretrained(
-            path, dtype=getattr(torch, model.dtype)).to(device)
+            path, dtype=getattr(torch, dtype)).to(device)
         self._virtual = 0  # soft-prompt tokens the active adapter puts before every prompt (prompt tuning)
         self._prefixes: OrderedDict[tuple, Any] = OrderedDict()
         params = inspect.signature(self.model.forward).parameters
