@@ -46,8 +46,8 @@ def test_classical_on_the_sms_demo(tmp_path: Path) -> None:
     arm = record.arm("classical")
     assert arm.status == "ok", arm.errors
     assert arm.n == 150 and arm.metrics["accuracy"] >= 0.9  # measured 0.953 (README)
-    t = arm.prepare["training"]
-    assert t["examples"] == 350 and t["best_C"] in (0.01, 0.1, 1.0, 10.0, 100.0) and t["features"] > 1000
+    t = arm.prepare.classical
+    assert t.examples == 350 and t.best_c in (0.01, 0.1, 1.0, 10.0, 100.0) and t.features > 1000
     rows = read_samples(run_dir, "classical")
     assert all(r.prompt_tokens == 0 and r.latency_ms > 0 for r in rows)
 
@@ -58,11 +58,11 @@ def test_knn_lora_serves_the_adapter_with_nearest_demonstrations(tmp_path: Path,
     record, run_dir = run_task(task, RunOptions(out=tmp_path / "run", limit=8))
     arm = record.arm("knn-lora")
     assert arm.status == "ok", arm.errors
-    assert arm.prepare["training"]["steps"] == 3 and not arm.prepare["reused"]
-    assert {o["kind"] for o in arm.prepare["one_off"]} == {"training", "index"}
+    assert arm.prepare.training.steps == 3 and not arm.prepare.reused
+    assert {o.kind for o in arm.prepare.one_off} == {"training", "index"}
     rows = read_samples(run_dir, "knn-lora")
-    assert all(len(r.extra["demonstration_ids"]) == 2 and r.extra["retrieval_ms"] > 0 for r in rows)
-    assert arm.details["retrieval"]["latency_n"] == 8 and "leakage" in arm.details["risks"]
+    assert all(len(r.extra.demonstration_ids) == 2 and r.extra.retrieval_ms > 0 for r in rows)
+    assert arm.details.retrieval.latency_n == 8 and arm.details.risks.leakage is not None
 
 
 def test_rag_lora_trains_raft_style_on_the_debian_faq(tmp_path: Path, fresh_artifacts) -> None:
@@ -73,15 +73,15 @@ def test_rag_lora_trains_raft_style_on_the_debian_faq(tmp_path: Path, fresh_arti
     record, run_dir = run_task(task, RunOptions(out=tmp_path / "run", limit=4))
     arm = record.arm("rag-lora")
     assert arm.status == "ok", arm.errors
-    raft = arm.prepare["raft"]
-    t = arm.prepare["training"]
-    n_train, n_val = t["examples"]["train"], t["examples"]["validation"]
-    assert raft["gold"] + raft["distractors"] + raft["retrieved"] == n_train + n_val
-    assert raft["gold"] + raft["gold_unknown_fell_back"] == round(0.8 * n_train)
-    assert t["tokens"] / (t["steps"] * 2) > 200  # passages in every training prompt (zero-shot is ~50 tokens)
-    assert {o["kind"] for o in arm.prepare["one_off"]} == {"training", "index"}
-    assert "recall_at_k" in arm.details["retrieval"] and "overfitting" in arm.details["risks"]
-    assert all(len(r.extra["retrieved"]) == 2 for r in read_samples(run_dir, "rag-lora"))
+    raft = arm.prepare.raft
+    t = arm.prepare.training
+    n_train, n_val = t.examples.train, t.examples.validation
+    assert raft.gold + raft.distractors + raft.retrieved == n_train + n_val
+    assert raft.gold + raft.gold_unknown_fell_back == round(0.8 * n_train)
+    assert t.tokens / (t.steps * 2) > 200  # passages in every training prompt (zero-shot is ~50 tokens)
+    assert {o.kind for o in arm.prepare.one_off} == {"training", "index"}
+    assert arm.details.retrieval.recall_at_k is not None and arm.details.risks.overfitting is not None
+    assert all(len(r.extra.retrieved) == 2 for r in read_samples(run_dir, "rag-lora"))
 
 
 def test_peft_methods_on_smollm2(tmp_path: Path, fresh_artifacts) -> None:
@@ -95,8 +95,8 @@ def test_peft_methods_on_smollm2(tmp_path: Path, fresh_artifacts) -> None:
     params = {}
     for arm in record.arms:
         assert arm.status == "ok", (arm.name, arm.errors)
-        assert arm.prepare["training"]["method"] == arm.name and arm.n == 8
-        params[arm.name] = arm.prepare["training"]["trainable_params"]
+        assert arm.prepare.training.method == arm.name and arm.n == 8
+        params[arm.name] = arm.prepare.training.trainable_params
     assert params == {"dora": 921_600 + 30 * (576 + 192 + 192 + 576), "ia3": 30 * (192 + 192 + 1536),
                       "prompt_tuning": 20 * 576}
 
@@ -108,6 +108,6 @@ def test_full_ft_trains_every_weight(tmp_path: Path, fresh_artifacts) -> None:
                          RunOptions(out=tmp_path / "run", limit=8))
     arm = record.arm("full")
     assert arm.status == "ok", arm.errors
-    t = arm.prepare["training"]
-    assert t["trainable_params"] == t["total_params"] == arm.prepare["memory_estimate"]["params"] > 130e6
-    assert t["method"] == t["resolved"]["method"] == "full" and (Path(arm.prepare["adapter"]) / "config.json").is_file()
+    t = arm.prepare.training
+    assert t.trainable_params == t.total_params == arm.prepare.memory_estimate.params > 130e6
+    assert t.method == t.resolved.method == "full" and (Path(arm.prepare.adapter) / "config.json").is_file()

@@ -35,5 +35,5 @@ def test_tune_two_trials_per_prompting_arm_on_the_real_model(tmp_path: Path) -> 
         assert t.seconds > 0 and arm.n == 24
     assert set(record.arm("k-shot").tuning.space) == {"shots", "balanced", "calibrate"}
     assert set(record.arm("zero-shot").tuning.space) == {"calibrate"}
-    assert record.splits["test_ids"] == [s.id for s in splits.test[:24]]
+    assert record.splits.test_ids == [s.id for s in splits.test[:24]]
     assert (out / "report.html").read_text().count("best validation accuracy so far") == 1
