@@ -56,7 +56,9 @@ class FullFtStrategy(LoraStrategy):
 
         device = spec.model.device if spec.model.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = config.dtype if config.dtype != "auto" else ("bfloat16" if device == "cuda" else "float32")
-        folder = resolve_model(spec.model.name, spec.model.dtype).path
+        from advisor.backends.dtype import resolve_dtype
+
+        folder = resolve_model(spec.model.name, resolve_dtype(spec.model.dtype, device)[0]).path
         seq_len = config.max_length or _longest_auto_length(spec, folder)  # auto follows the data, at most this
         est = estimate_training_bytes(folder, dtype, config.batch_size, seq_len)
         if config.memory_limit_gb is not None:
@@ -81,7 +83,7 @@ class FullFtStrategy(LoraStrategy):
 
     def prepare(self, ctx) -> PrepareFacts:
         out = super().prepare(ctx)
-        resolved = resolve_model(self.spec.model.name, self.spec.model.dtype)
+        resolved = resolve_model(self.spec.model.name, self._base_dtype())
         dtype = out.training.dtype if out.training is not None else "float32"
         lengths = out.training.lengths if out.training is not None else None
         seq_len = self.config.max_length or (lengths.max_length if lengths is not None else
