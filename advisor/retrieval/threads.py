@@ -8,39 +8,36 @@ through `faiss_threads`, which restores the previous value on exit (also on erro
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Callable, Iterator
 
 __all__ = ["faiss_threads", "torch_threads"]
 
 
 @contextmanager
-def faiss_threads(n: int | None) -> Iterator[None]:
+def _scoped(n: int, get: Callable[[], int], set_: Callable[[int], None]) -> Iterator[None]:
+    """Set a process-wide thread count to `n` for the block, then restore the previous one."""
+    before = get()
+    set_(n)
+    try:
+        yield
+    finally:
+        set_(before)
+
+
+def faiss_threads(n: int | None) -> AbstractContextManager[None]:
     """Run the block with FAISS on `n` OpenMP threads (None or 0: leave it as it is)."""
     if not n:
-        yield
-        return
+        return nullcontext()
     import faiss
 
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
+    return _scoped(n, faiss.omp_get_max_threads, faiss.omp_set_num_threads)
 
 
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
+def torch_threads(n: int | None) -> AbstractContextManager[None]:
     """Run the block with `n` torch CPU threads (None or 0: leave it as it is), then restore."""
     if not n:
-        yield
-        return
+        return nullcontext()
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return _scoped(n, torch.get_num_threads, torch.set_num_threads)
