@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Message", "GenerateRequest", "Generation", "ChoiceRequest", "ChoiceScores", "Backend",
-    "BackendInfo", "ServingStats", "PLAIN_ROLE",
+    "BackendInfo", "ServingStats", "PLAIN_ROLE", "CachedAnswer",
 ]
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
@@ -37,6 +37,18 @@ class GenerateRequest:
     temperature: float = 0.0  # 0 = greedy
     stop: tuple[str, ...] = ()
     adapter: str | None = None  # path or served name of a LoRA adapter; None = base model
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """An answer read from the response cache (advisor.backends.cache) instead of computed now.
+
+    `busy_s` is the answer's share of the backend's busy seconds and `measured_at` the UTC time
+    (ISO 8601) when it was computed; its latency fields keep the values measured then.
+    """
+
+    busy_s: float
+    measured_at: str
 
 
 @dataclass
@@ -57,6 +69,7 @@ class Generation:
     error: str | None = None
     tpot_s: float | None = None  # time per output token after the first, where the backend streams
     retries: int = 0  # transient HTTP errors retried before this answer (HTTP backends)
+    cached: CachedAnswer | None = None  # set when the response cache answered (no new cost)
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,7 @@ class ChoiceScores:
     prompt_tokens: int
     latency_s: float
     error: str | None = None
+    cached: CachedAnswer | None = None  # set when the response cache answered (no new cost)
 
 
 @dataclass(frozen=True)
