@@ -126,10 +126,10 @@ def test_a_rerun_costs_nothing_new_and_keeps_the_measured_numbers(task_dir, tmp_
     log = tmp_path / "answers.log"
     monkeypatch.setenv("ADVISOR_FAKE_ANSWER_LOG", str(log))
     task = load_task(task_dir / "task.yaml")
-    cold, cold_dir = run_task(task, RunOptions(out=tmp_path / "cold"))
+    cold, cold_dir = run_task(task, RunOptions(out=tmp_path / "cold", arms=["zero", "gen"], limit=8))
     sent = _answered(log)
     assert sent > 0 and all(a.cache.from_cache == 0 for a in cold.arms)
-    warm, warm_dir = run_task(task, RunOptions(out=tmp_path / "warm"))
+    warm, warm_dir = run_task(task, RunOptions(out=tmp_path / "warm", arms=["zero", "gen"], limit=8))
     assert _answered(log) == sent  # nothing reached the model
     assert warm.response_cache.enabled and warm.response_cache.misses == 0 and warm.response_cache.hits > 0
     for c, w in zip(cold.arms, warm.arms):
@@ -147,14 +147,14 @@ def test_one_changed_arm_is_the_only_one_sent(task_dir, tmp_path, monkeypatch):
     monkeypatch.delenv("ADVISOR_NO_CACHE")
     log = tmp_path / "answers.log"
     monkeypatch.setenv("ADVISOR_FAKE_ANSWER_LOG", str(log))
-    run_task(load_task(task_dir / "task.yaml"), RunOptions(out=tmp_path / "one"))
+    run_task(load_task(task_dir / "task.yaml"), RunOptions(out=tmp_path / "one", arms=["zero", "two-shot"], limit=8))
     before = _answered(log)
     path = task_dir / "task.yaml"
     path.write_text(path.read_text().replace("config: {shots: 2}", "config: {shots: 2, instructions: Is it spam or ham}"))
-    record, _ = run_task(load_task(path), RunOptions(out=tmp_path / "two"))
+    record, _ = run_task(load_task(path), RunOptions(out=tmp_path / "two", arms=["zero", "two-shot"], limit=8))
     uses = {a.name: a.cache for a in record.arms}
     assert uses["two-shot"].from_cache == 0 and uses["two-shot"].new_busy_s > 0
-    assert uses["zero"].from_cache == uses["zero"].answers and uses["gen"].from_cache == uses["gen"].answers
+    assert uses["zero"].from_cache == uses["zero"].answers == 8
     from strategies.prompting.arm import CONTENT_FREE
 
     assert _answered(log) - before == uses["two-shot"].answers + len(CONTENT_FREE)  # its items + calibration
@@ -164,15 +164,15 @@ def test_no_cache_flag_and_cache_commands(task_dir, tmp_path, monkeypatch, capsy
     monkeypatch.delenv("ADVISOR_NO_CACHE")
     log = tmp_path / "answers.log"
     monkeypatch.setenv("ADVISOR_FAKE_ANSWER_LOG", str(log))
-    task = str(task_dir / "task.yaml")
-    assert main(["run", task, "--out", str(tmp_path / "a"), "--no-cache"]) == 0
+    task, small = str(task_dir / "task.yaml"), ["--arms", "zero,gen", "--limit", "8"]
+    assert main(["run", task, "--out", str(tmp_path / "a"), *small, "--no-cache"]) == 0
     once = _answered(log)
-    assert main(["run", task, "--out", str(tmp_path / "b"), "--no-cache"]) == 0
+    assert main(["run", task, "--out", str(tmp_path / "b"), *small, "--no-cache"]) == 0
     assert _answered(log) == 2 * once  # answered again
     record, _ = read_record(tmp_path / "b")
     assert record.response_cache.enabled is False and all(a.cache is None for a in record.arms)
     assert main(["cache", "stats"]) == 0 and "0 answers" in capsys.readouterr().out
-    assert main(["run", task, "--out", str(tmp_path / "c")]) == 0
+    assert main(["run", task, "--out", str(tmp_path / "c"), *small]) == 0
     capsys.readouterr()
     assert main(["cache", "stats"]) == 0
     stats = capsys.readouterr().out
