@@ -44,7 +44,7 @@ def _pct(v: float | None) -> str:
 
 
 def _commit(run: HistoryRun) -> str:
-    return (run.commit or "-")[:10]
+    return (run.commit or "-")[:8]
 
 
 def _arm_rows(runs: list[HistoryRun]) -> list[dict]:
@@ -63,31 +63,34 @@ def _arm_rows(runs: list[HistoryRun]) -> list[dict]:
 def render_history_terminal(runs: list[HistoryRun], task: str, console) -> None:
     from rich.table import Table
 
+    from advisor import fmt
+
     if not runs:
         console.print(f"no indexed runs of task {task!r}")
         return
     metric = runs[-1].primary_metric or "metric"
-    arms = Table(title=f"{task}: {metric} over {len(runs)} run(s), oldest to newest (%; 95% interval)")
-    for col, justify in (("arm", "left"), ("runs", "right"), ("trend", "left"), ("latest", "right"),
-                         ("interval", "right"), ("change", "right"), ("p95 ms", "right"), ("$/1k q", "right"),
-                         ("from cache", "right")):
+    arms = Table(title=f"{task}: {metric} over {len(runs)} run(s), oldest to newest")
+    for col, justify in (("arm", "left"), ("runs", "right"), ("trend", "left"), ("latest [95% CI]", "right"),
+                         ("change (pts)", "right"), ("p95", "right"), ("$ / 1k q", "right"), ("cached", "right")):
         arms.add_column(col, justify=justify)
     for row in _arm_rows(runs):
         a = row["latest"]
-        interval = f"[{_pct(a.low)}, {_pct(a.high)}]" if a is not None and a.low is not None else "-"
+        if a is None or a.status != "ok":
+            latest = a.status if a else "-"
+        else:
+            latest = fmt.pct(a.value) + (f" {fmt.interval(a.low, a.high)}" if a.low is not None else "")
         change = "-" if row["delta"] is None else f"{100 * row['delta']:+.1f}"
-        cost = "-" if a is None or a.per_query_usd is None else f"{1000 * a.per_query_usd:.4g}"
+        cost = "-" if a is None or a.per_query_usd is None else fmt.usd(1000 * a.per_query_usd)
         cached = "-" if a is None or a.from_cache is None else f"{a.from_cache}/{a.n}"
-        arms.add_row(row["arm"], str(row["runs"]), row["trend"], _pct(a.value if a else None) if a and a.status == "ok"
-                     else (a.status if a else "-"), interval, change,
-                     "-" if a is None or a.p95_ms is None else f"{a.p95_ms:.0f}", cost, cached)
+        arms.add_row(row["arm"], str(row["runs"]), row["trend"], latest, change, fmt.ms(a.p95_ms if a else None),
+                     cost, cached)
     console.print(arms)
     table = Table(title="runs")
-    for col in ("finished (UTC)", "run", "commit", "status", "recommendation", "wall s"):
+    for col in ("finished (UTC)", "run", "commit", "status", "recommendation", "wall"):
         table.add_column(col)
     for r in runs:
-        table.add_row((r.finished or r.created).replace("T", " ").rstrip("Z"), r.run_id, _commit(r), r.status,
-                      r.recommendation or "-", "-" if r.wall_s is None else f"{r.wall_s:.1f}")
+        table.add_row((r.finished or r.created).replace("T", " ")[:16], r.run_id, _commit(r), r.status,
+                      r.recommendation or "-", "-" if r.wall_s is None else f"{r.wall_s:.1f} s")
     console.print(table)
 
 

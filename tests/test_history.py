@@ -100,7 +100,7 @@ def test_history_table_and_html_page(three_runs, tmp_path, capsys):
     html = page.read_text()
     assert html.count("<svg") == 2  # one trend plot per arm
     runs = task_history(db, "toy")
-    commit = (runs[0].commit or "-")[:10]
+    commit = (runs[0].commit or "-")[:8]
     assert html.count(f"commit {commit}") >= 2 and f"run {runs[0].run_id}" in html  # hover titles
     assert main(["history", "toy", "--history", str(tmp_path / "none.sqlite")]) == 2
 
