@@ -29,7 +29,6 @@ def test_default_models_are_provisioned_offline() -> None:
     assert resolve_model("smollm2-135m-instruct").path == llm.path  # cached, not converted again
 
 
-@pytest.mark.skip(reason="failing after the wave-2 merges, not yet diagnosed (see the closing note of this stop); to fix next")
 def test_demo_task_runs_on_the_real_model(tmp_path: Path) -> None:
     prompting = ["zero-shot", "k-shot", "zero-shot-generate", "k-shot-generate"]  # the lora arm has its own test
     record, run_dir = run_task(load_task(DEMO), RunOptions(out=tmp_path / "run", limit=16, arms=prompting))

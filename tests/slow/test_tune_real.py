@@ -17,7 +17,6 @@ pytestmark = pytest.mark.slow
 DEMO = ROOT / "benchmarks" / "sms_spam" / "task.yaml"
 
 
-@pytest.mark.skip(reason="failing after the wave-2 merges, not yet diagnosed (see the closing note of this stop); to fix next")
 def test_tune_two_trials_per_prompting_arm_on_the_real_model(tmp_path: Path) -> None:
     task = tmp_path / "task.yaml"  # the demo with a small tuning block (data path made absolute)
     text = DEMO.read_text().replace("path: data/sms_spam.jsonl", f"path: {DEMO.parent / 'data' / 'sms_spam.jsonl'}")

@@ -97,7 +97,6 @@ def _agree(a: list, b: list) -> float:
     return sum(x == y for x, y in zip(a, b)) / len(a)
 
 
-@pytest.mark.skip(reason="failing after the wave-2 merges, not yet diagnosed (see the closing note of this stop); to fix next")
 def test_greedy_generation_agrees_with_transformers(backends, demo) -> None:
     vllm, ref = backends
     convs = _prompts(demo, "k-shot-generate")
@@ -121,7 +120,6 @@ def test_choice_scores_agree_with_transformers(backends, demo) -> None:
     assert rate == 1.0 and diff < 0.05
 
 
-@pytest.mark.skip(reason="failing after the wave-2 merges, not yet diagnosed (see the closing note of this stop); to fix next")
 def test_lora_adapter_is_served_and_agrees(backends, demo, adapter) -> None:
     from advisor.backends.transformers_backend import TransformersBackend
 
@@ -142,7 +140,6 @@ def test_lora_adapter_is_served_and_agrees(backends, demo, adapter) -> None:
     assert diff < 0.05 and moved > 0.1 and rate >= 0.75
 
 
-@pytest.mark.skip(reason="failing after the wave-2 merges, not yet diagnosed (see the closing note of this stop); to fix next")
 def test_demo_runs_through_a_started_vllm_server(tmp_path: Path, backends, demo) -> None:
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "160"}
