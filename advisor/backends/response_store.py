@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS responses (
 
 
 def default_path() -> Path:
+    """$ADVISOR_RESPONSE_CACHE, else responses.sqlite in advisor's cache directory."""
+    env = os.environ.get("ADVISOR_RESPONSE_CACHE")
+    if env:
+        return Path(env).expanduser()
     from advisor.artifacts.models import cache_root
 
     return cache_root() / FILE_NAME
