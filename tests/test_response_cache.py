@@ -85,6 +85,15 @@ def test_wrapper_answers_unchanged_requests_and_sends_the_rest_in_one_batch(fake
     assert again[0].logprobs == scores[0].logprobs and again[0].cached is not None and fake.calls[-1] == 2
 
 
+def test_a_store_survives_pickling(tmp_path):
+    import pickle
+
+    store = ResponseStore(tmp_path / "r.sqlite")
+    store.put_many([("k", "generate", "fake", "m", {"text": "x"}, 0.5, "2026-01-01T00:00:00Z")])
+    copy = pickle.loads(pickle.dumps(store))  # an executor shipping work to another process
+    assert copy.get_many(["k"])["k"].busy_s == 0.5
+
+
 def test_sampled_answers_are_never_cached(fake, tmp_path):
     cached = CachedBackend(fake, ResponseStore(tmp_path / "r.sqlite"))
     hot = [GenerateRequest(messages=CHAT, temperature=0.7)]

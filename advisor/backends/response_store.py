@@ -9,9 +9,11 @@ written in one transaction, so a killed run leaves either all of a batch's answe
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,15 @@ def default_path() -> Path:
     from advisor.artifacts.models import cache_root
 
     return cache_root() / FILE_NAME
+
+
+def _locked(method):
+    """Run the method holding the store's lock (one transaction at a time per connection)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 def _setup(conn: sqlite3.Connection) -> None:
@@ -84,11 +95,23 @@ class StoreStats:
 
 
 class ResponseStore:
-    """Get and put cached answers; every method opens its own short transaction."""
+    """Get and put cached answers; every method runs its own short transaction.
+
+    One connection per process, opened on first use; a lock keeps threads of one process from
+    interleaving transactions on it, and pickling drops it (an executor that ships work to another
+    process opens its own there).
+    """
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
         self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -105,6 +128,7 @@ class ResponseStore:
             self._conn = conn
         return self._conn
 
+    @_locked
     def get_many(self, keys: Iterable[str]) -> dict[str, StoredAnswer]:
         wanted = sorted(set(keys))
         found: dict[str, StoredAnswer] = {}
@@ -117,6 +141,7 @@ class ResponseStore:
                 found[key] = StoredAnswer(json.loads(answer), busy, when)
         return found
 
+    @_locked
     def put_many(self, rows: list[tuple[str, str, str, str, dict, float, str]]) -> None:
         """Store (key, kind, backend, model, answer, busy_s, measured_at) rows in one transaction."""
         if not rows:
@@ -132,6 +157,7 @@ class ResponseStore:
             db.execute("ROLLBACK")
             raise
 
+    @_locked
     def set_busy(self, keys: list[str], busy_s: float) -> None:
         """Replace the busy seconds of answers just computed by the runner's own measurement."""
         if not keys:
@@ -148,6 +174,7 @@ class ResponseStore:
             db.execute("ROLLBACK")
             raise
 
+    @_locked
     def stats(self) -> StoreStats:
         if not self.path.exists():
             return StoreStats(str(self.path), 0, 0, None, None, [])
@@ -158,6 +185,7 @@ class ResponseStore:
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
         return StoreStats(str(self.path), answers, size, oldest, newest, by_model)  # type: ignore[arg-type]
 
+    @_locked
     def clear(self) -> int:
         """Delete every answer (the file stays, so a run using it now is not disturbed); returns how many."""
         if not self.path.exists():
@@ -174,6 +202,7 @@ class ResponseStore:
         db.execute("VACUUM")
         return n
 
+    @_locked
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
