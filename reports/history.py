@@ -1,8 +1,8 @@
 """`advisor history TASK`: how each arm moved over the indexed runs (advisor.evaluation.history).
 
-Terminal: a rich table per arm (runs, trend sparkline of the primary metric, latest value with
-its interval, change since the previous run, p95 latency, cost per 1k queries, answers from the
-response cache) and a table of the runs (time, commit, status, recommendation). HTML: one page,
+Terminal: a rich table per arm (trend sparkline of the primary metric over the newest 8 runs,
+latest value with its interval, change since the previous run, p95 latency, cost per 1k queries,
+answers from the response cache) and a table of the runs (time, commit, status, recommendation). HTML: one page,
 a trend plot per arm (the metric with its interval over the runs; hover a point for its run,
 commit and date) and the runs table. JSON: the same rows, for scripts.
 """
@@ -16,9 +16,10 @@ from html import escape
 from advisor.evaluation.history import HistoryRun
 from reports.svg import PALETTE, Chart
 
-__all__ = ["render_history_terminal", "render_history_html", "render_history_json", "sparkline"]
+__all__ = ["TREND_RUNS", "render_history_terminal", "render_history_html", "render_history_json", "sparkline"]
 
 _BARS = "▁▂▃▄▅▆▇█"
+TREND_RUNS = 8  # sparkline width in the terminal table, which fits 80 columns (the HTML page plots every run)
 
 
 def sparkline(values: list[float | None]) -> str:
@@ -61,6 +62,8 @@ def _arm_rows(runs: list[HistoryRun]) -> list[dict]:
 
 
 def render_history_terminal(runs: list[HistoryRun], task: str, console) -> None:
+    """Two tables that fit 80 columns: the arms (trend over the newest TREND_RUNS runs) and the runs."""
+    from rich import box
     from rich.table import Table
 
     from advisor import fmt
@@ -69,23 +72,25 @@ def render_history_terminal(runs: list[HistoryRun], task: str, console) -> None:
         console.print(f"no indexed runs of task {task!r}")
         return
     metric = runs[-1].primary_metric or "metric"
-    arms = Table(title=f"{task}: {metric} over {len(runs)} run(s), oldest to newest")
-    for col, justify in (("arm", "left"), ("runs", "right"), ("trend", "left"), ("latest [95% CI]", "right"),
-                         ("change (pts)", "right"), ("p95", "right"), ("$ / 1k q", "right"), ("cached", "right")):
-        arms.add_column(col, justify=justify)
+    arms = Table(title=f"{task}: {metric} (%) over {len(runs)} run(s)", box=box.SIMPLE_HEAD, pad_edge=False,
+                 collapse_padding=True)
+    trend = "trend" if len(runs) <= TREND_RUNS else f"last {TREND_RUNS}"
+    for col, justify in (("arm", "left"), (trend, "left"), ("latest [95% CI]", "right"), ("change", "right"),
+                         ("p95", "right"), ("$ / 1k q", "right"), ("cached", "right")):
+        arms.add_column(col, justify=justify, no_wrap=col != "arm", overflow="fold")
     for row in _arm_rows(runs):
         a = row["latest"]
         if a is None or a.status != "ok":
             latest = a.status if a else "-"
         else:
-            latest = fmt.pct(a.value) + (f" {fmt.interval(a.low, a.high)}" if a.low is not None else "")
+            latest = _pct(a.value) + (f" [{_pct(a.low)}, {_pct(a.high)}]" if a.low is not None else "")
         change = "-" if row["delta"] is None else f"{100 * row['delta']:+.1f}"
         cost = "-" if a is None or a.per_query_usd is None else fmt.usd(1000 * a.per_query_usd)
         cached = "-" if a is None or a.from_cache is None else f"{a.from_cache}/{a.n}"
-        arms.add_row(row["arm"], str(row["runs"]), row["trend"], latest, change, fmt.ms(a.p95_ms if a else None),
-                     cost, cached)
+        arms.add_row(row["arm"], sparkline(row["values"][-TREND_RUNS:]), latest, change,
+                     fmt.ms(a.p95_ms if a else None), cost, cached)
     console.print(arms)
-    table = Table(title="runs")
+    table = Table(title="runs", box=box.SIMPLE_HEAD)
     for col in ("finished (UTC)", "run", "commit", "status", "recommendation", "wall"):
         table.add_column(col)
     for r in runs:
