@@ -142,7 +142,8 @@ def test_a_rerun_costs_nothing_new_and_keeps_the_measured_numbers(task_dir, tmp_
     assert _answered(log) == sent  # nothing reached the model
     assert warm.response_cache.enabled and warm.response_cache.misses == 0 and warm.response_cache.hits > 0
     for c, w in zip(cold.arms, warm.arms):
-        assert w.cache.from_cache == w.n == c.n and w.cache.new_busy_s == 0
+        assert w.cache.from_cache == w.n == c.n and w.cache.new_busy_s == 0 and w.cache.new_prompt_tokens == 0
+        assert w.usage == c.usage and c.cache.new_prompt_tokens == c.usage.prompt_tokens > 0
         assert w.throughput.busy_s == c.throughput.busy_s  # the cost reads as measured cold
         assert w.latency.p95_ms == c.latency.p95_ms and w.metrics == c.metrics
     cold_rows = {(r.arm, r.id): r for r in read_samples(cold_dir)}
