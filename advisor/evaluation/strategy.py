@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +23,9 @@ from advisor.evaluation.record import SampleExtra, SampleRow
 from advisor.evaluation.sections import ArmDetails, OneOffCost, PrepareFacts, Section
 from advisor.spec.data import Sample, Splits
 from advisor.spec.model import TaskSpec
+
+if TYPE_CHECKING:
+    from advisor.tuning.space import Param
 
 __all__ = ["PrepareContext", "Prediction", "Strategy", "OneOffCost", "Estimate"]
 
@@ -93,7 +96,7 @@ class Strategy(ABC):
 
     # -- tuning and data hooks (arms override them; these defaults declare nothing) ----------
     @staticmethod
-    def search_space(config: BaseModel, spec: TaskSpec, sizes: dict[str, int] | None) -> dict[str, Any]:
+    def search_space(config: BaseModel, spec: TaskSpec, sizes: dict[str, int] | None) -> dict[str, Param]:
         """What `advisor tune` may vary: {config field: advisor.tuning.space.Param}."""
         return {}
 
