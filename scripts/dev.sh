@@ -59,7 +59,7 @@ case "${1:-}" in
     shift
     [ "${ADVISOR_SKIP_VLLM:-0}" = 1 ] || setup_vllm
     # Both tiers: fast (fakes, tiny models) and slow (the real shipped models). GPU tests are opt-in.
-    exec "$VENV/bin/python" -m pytest -m "not gpu" "$@"
+    exec "$VENV/bin/python" -m pytest -m "not gpu" --durations=30 "$@"
     ;;
   *)
     echo "usage: bash scripts/dev.sh demo|test|vllm [args...]" >&2
