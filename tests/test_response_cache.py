@@ -189,3 +189,16 @@ def test_no_cache_flag_and_cache_commands(task_dir, tmp_path, monkeypatch, capsy
     assert f"{once} answers" in stats and "fake" in stats
     assert main(["cache", "clear"]) == 0 and f"removed {once} answers" in capsys.readouterr().out
     assert ResponseStore().stats().answers == 0
+
+
+def test_a_damaged_cache_file_is_a_clear_error_and_clear_removes_it(task_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("ADVISOR_NO_CACHE")
+    db = tmp_path / "responses.sqlite"
+    monkeypatch.setenv("ADVISOR_RESPONSE_CACHE", str(db))
+    db.write_bytes(b"this is not a database" * 200)
+    out = tmp_path / "run"
+    assert main(["run", str(task_dir / "task.yaml"), "--out", str(out), "--arms", "zero", "--limit", "4"]) == 2
+    err = capsys.readouterr().err
+    assert str(db) in err.replace("\n", "") and "advisor cache clear" in err and not out.exists()
+    assert main(["cache", "clear"]) == 0 and not db.exists()
+    assert main(["run", str(task_dir / "task.yaml"), "--out", str(out), "--arms", "zero", "--limit", "4"]) == 0

@@ -43,7 +43,15 @@ def cache_enabled(flag: bool | None = None) -> bool:
 
 def with_cache(backend: Backend, enabled: bool | None = None, path: Path | None = None) -> Backend:
     """`backend` wrapped in the response cache when it is enabled, else `backend` itself."""
-    return CachedBackend(backend, ResponseStore(path)) if cache_enabled(enabled) else backend
+    if not cache_enabled(enabled):
+        return backend
+    store = ResponseStore(path)
+    try:
+        store.open()  # a damaged or unwritable cache file stops the run here, before any arm (exit 2)
+    except BaseException:
+        backend.close()
+        raise
+    return CachedBackend(backend, store)
 
 
 @functools.lru_cache(maxsize=64)

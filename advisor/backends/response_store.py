@@ -129,6 +129,11 @@ class ResponseStore:
         return self._conn
 
     @_locked
+    def open(self) -> None:
+        """Open (creating) the file now; a UserError names it when it cannot be used."""
+        self._db()
+
+    @_locked
     def get_many(self, keys: Iterable[str]) -> dict[str, StoredAnswer]:
         wanted = sorted(set(keys))
         found: dict[str, StoredAnswer] = {}
