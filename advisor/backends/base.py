@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Message", "GenerateRequest", "Generation", "ChoiceRequest", "ChoiceScores", "Backend",
-    "BackendInfo", "ServingStats", "PLAIN_ROLE", "CachedAnswer",
+    "BackendInfo", "ServingStats", "PLAIN_ROLE", "CachedAnswer", "BackendDescription",
 ]
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
@@ -107,6 +107,23 @@ class BackendInfo:
     dtype_choice: str | None = None  # why this dtype (dtype auto: the hardware feature that decided)
 
 
+@dataclass(frozen=True)
+class BackendDescription:
+    """What a backend says about itself before it loads a model or starts a server.
+
+    The response cache (advisor.backends.cache) answers unchanged requests from this alone and
+    calls `build` (the real backend, reusing the parts already loaded here, e.g. the tokenizer)
+    only at the first request it must send. `info`, `context_length` and `count_tokens` must be
+    exactly what the built backend reports.
+    """
+
+    spec: TaskSpec
+    info: BackendInfo
+    context_length: int
+    count_tokens: Callable[[list[list[Message]]], list[int]]
+    build: Callable[[], "Backend"]
+
+
 class ServingStats(BaseModel):
     """HTTP backends: request counts, retries and (vLLM) server starts, kept in the record."""
 
@@ -136,6 +153,13 @@ class Backend(ABC):
     def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
         self.spec = spec
         self.status: Callable[[str], None] = status or (lambda msg: None)
+
+    @classmethod
+    def describe(cls, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> BackendDescription | None:
+        """The backend's identity, context and token counting without loading the model (see
+        BackendDescription); None where it cannot say them without building itself (then the
+        response cache builds it at once)."""
+        return None
 
     @abstractmethod
     def generate(self, requests: list[GenerateRequest]) -> list[Generation]: ...

@@ -10,6 +10,12 @@ backend in one batch. Answers sampled with a temperature above 0 and failed answ
 cached. A cached answer keeps the latency measured when it was computed and carries a
 `CachedAnswer` (its busy seconds and the date), so the runner counts it as reused, never as new
 latency or cost. Switch it off with `--no-cache` or ADVISOR_NO_CACHE=1.
+
+The real backend is lazy under the cache: a backend class that can describe itself without
+loading its model (`Backend.describe`: identity, context length, token counting from the
+tokenizer) is built only at the first request the cache cannot answer, so a fully cached rerun
+never loads the weights. The seconds spent building it are kept in `load_s` (the runner leaves
+them out of the arm's busy seconds, as it does for the eager load before the first arm).
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from advisor.backends.base import (
-    Backend, CachedAnswer, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
+    Backend, BackendDescription, CachedAnswer, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
 )
 from advisor.backends.response_store import ResponseStore
 
-__all__ = ["CachedBackend", "request_key", "adapter_identity", "cache_enabled", "with_cache", "KEY_VERSION"]
+__all__ = ["CachedBackend", "request_key", "adapter_identity", "cache_enabled", "with_cache", "open_backend",
+           "KEY_VERSION"]
 
 KEY_VERSION = 1  # bump when the meaning of a cached answer changes (a key then never matches an old row)
 _ADAPTER_FILES = (".safetensors", ".bin", ".pt")  # weights; plus adapter_config.json
@@ -41,17 +48,30 @@ def cache_enabled(flag: bool | None = None) -> bool:
     return os.environ.get("ADVISOR_NO_CACHE", "").strip() in ("", "0")
 
 
-def with_cache(backend: Backend, enabled: bool | None = None, path: Path | None = None) -> Backend:
-    """`backend` wrapped in the response cache when it is enabled, else `backend` itself."""
+def with_cache(backend: Backend | BackendDescription, enabled: bool | None = None,
+               path: Path | None = None) -> Backend:
+    """`backend` wrapped in the response cache when it is enabled, else `backend` itself.
+
+    A BackendDescription is built only at the first request the cache cannot answer (and at
+    once when the cache is off)."""
     if not cache_enabled(enabled):
-        return backend
+        return backend.build() if isinstance(backend, BackendDescription) else backend
     store = ResponseStore(path)
     try:
         store.open()  # a damaged or unwritable cache file stops the run here, before any arm (exit 2)
     except BaseException:
-        backend.close()
+        if isinstance(backend, Backend):
+            backend.close()
         raise
     return CachedBackend(backend, store)
+
+
+def open_backend(cls: type[Backend], spec, *, status=None, enabled: bool | None = None,
+                 path: Path | None = None) -> Backend:
+    """A backend of class `cls` for `spec`, under the response cache when it is on; built lazily
+    (at the first cache miss) where the class can describe itself without loading its model."""
+    described = cls.describe(spec, status=status) if cache_enabled(enabled) else None
+    return with_cache(described if described is not None else cls(spec, status=status), enabled, path)
 
 
 @functools.lru_cache(maxsize=64)
@@ -107,47 +127,71 @@ def _stored(answer: Generation | ChoiceScores) -> dict:
 
 
 class CachedBackend(Backend):
-    """Answers unchanged requests from the response store; delegates everything else to `inner`."""
+    """Answers unchanged requests from the response store; delegates everything else to the real
+    backend, which a BackendDescription builds only when first needed (`loaded` says whether it was)."""
 
     name = "cached"
 
-    def __init__(self, inner: Backend, store: ResponseStore) -> None:
-        self.inner = inner
-        super().__init__(inner.spec, status=inner.status)
+    def __init__(self, inner: Backend | BackendDescription, store: ResponseStore) -> None:
+        self._inner: Backend | None = inner if isinstance(inner, Backend) else None
+        self.description = inner if isinstance(inner, BackendDescription) else None
+        super().__init__(inner.spec, status=self._inner.status if self._inner is not None else None)
         self.store = store
         self.hits = 0
         self.misses = 0
+        self.load_s = 0.0  # wall seconds spent building the real backend lazily (0 when built before the cache)
         self.pending: list[str] = []  # keys stored since the runner last settled their busy seconds
+        self._run_dir: Path | None = None
 
-    # everything a backend exposes besides answering (info, context_length, stats, close ...) is the inner one's
+    @property
+    def loaded(self) -> bool:
+        return self._inner is not None
+
+    @property
+    def inner(self) -> Backend:
+        """The real backend, built now if it was not yet (its build time goes to `load_s`)."""
+        if self._inner is None:
+            started = time.perf_counter()
+            self._inner = self.description.build()
+            self.load_s += time.perf_counter() - started
+            if self._run_dir is not None:
+                self._inner.bind_run_dir(self._run_dir)
+        return self._inner
+
+    # everything a backend exposes besides answering (stats, close, backend-specific attributes) is the real one's
     def __getattr__(self, attr: str):
-        if attr == "inner":
+        if attr.startswith("_") or attr in ("description", "store"):
             raise AttributeError(attr)
         return getattr(self.inner, attr)
 
     @property
     def info(self):  # type: ignore[override]
-        return self.inner.info
+        return self.description.info if self._inner is None else self._inner.info
 
     @property
     def context_length(self) -> int:  # type: ignore[override]
-        return self.inner.context_length
+        return self.description.context_length if self._inner is None else self._inner.context_length
 
     def count_tokens(self, conversations: list[list[Message]]) -> list[int]:
-        return self.inner.count_tokens(conversations)
+        if self._inner is None:
+            return self.description.count_tokens(conversations)
+        return self._inner.count_tokens(conversations)
 
     def take_failure(self) -> str | None:
-        return self.inner.take_failure()
+        return None if self._inner is None else self._inner.take_failure()
 
     def bind_run_dir(self, run_dir: Path) -> None:
-        self.inner.bind_run_dir(run_dir)
+        self._run_dir = run_dir
+        if self._inner is not None:
+            self._inner.bind_run_dir(run_dir)
 
     def stats(self):
-        return self.inner.stats()
+        return None if self._inner is None else self._inner.stats()
 
     def close(self) -> None:
         self.store.close()
-        self.inner.close()
+        if self._inner is not None:
+            self._inner.close()
 
     def settle(self, busy_s_each: float) -> None:
         """Give the answers stored since the last call the busy seconds the runner measured for them."""
@@ -155,14 +199,15 @@ class CachedBackend(Backend):
         self.store.set_busy(keys, busy_s_each)
 
     def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
-        return self._answer("generate", requests, self.inner.generate, Generation,
+        return self._answer("generate", requests, lambda rs: self.inner.generate(rs), Generation,
                             cacheable=lambda r: r.temperature == 0)
 
     def score_choices(self, requests: list[ChoiceRequest]) -> list[ChoiceScores]:
-        return self._answer("choices", requests, self.inner.score_choices, ChoiceScores, cacheable=lambda r: True)
+        return self._answer("choices", requests, lambda rs: self.inner.score_choices(rs), ChoiceScores,
+                            cacheable=lambda r: True)
 
     def _answer(self, kind, requests, compute, cls, cacheable):
-        keys = [request_key(self.inner, r) if cacheable(r) else None for r in requests]
+        keys = [request_key(self, r) if cacheable(r) else None for r in requests]
         found = self.store.get_many(k for k in keys if k is not None)
         out: list = [None] * len(requests)
         todo = []
@@ -176,10 +221,11 @@ class CachedBackend(Backend):
         self.misses += len(todo)
         if not todo:
             return out
+        self.inner  # build the real backend first: its load is not part of these answers' time
         started = time.perf_counter()
         fresh = compute([requests[i] for i in todo])
         share = (time.perf_counter() - started) / len(todo)  # replaced by the runner's measurement (settle)
-        when, info = _now(), self.inner.info
+        when, info = _now(), self.info
         rows = []
         for i, answer in zip(todo, fresh):
             out[i] = answer

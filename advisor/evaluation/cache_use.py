@@ -38,6 +38,10 @@ class ResponseCacheRun(Section):
     path: str | None = None
     hits: int = Field(0, description="backend requests answered from the cache (calibration and tuning included)")
     misses: int = Field(0, description="backend requests sent to the model")
+    model_loaded: bool | None = Field(None, description="whether this run loaded the model (False: the cache answered "
+                                                        "every request, the weights were never read)")
+    lazy_load_s: float | None = Field(None, description="wall seconds (time.perf_counter) of loading the model at the "
+                                                        "first cache miss; not part of any arm's busy seconds")
 
 
 def cache_use(rows: Iterable) -> CacheUse:

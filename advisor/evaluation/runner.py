@@ -20,7 +20,7 @@ from pathlib import Path
 
 from advisor import registry
 from advisor.backends.base import Backend
-from advisor.backends.cache import CachedBackend, with_cache
+from advisor.backends.cache import CachedBackend, open_backend
 from advisor.spec.data import Sample, load_splits
 from advisor.environment import capture_environment
 from advisor.errors import UserError
@@ -58,11 +58,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_backend(name: str, task: LoadedTask, reporter: Reporter) -> Backend:
+def make_backend(name: str, task: LoadedTask, reporter: Reporter, *, cached: bool = False,
+                 cache: bool | None = None) -> Backend:
+    """The backend `name` for the task; `cached`: under the response cache (unless `cache` is False or
+    ADVISOR_NO_CACHE is set), its model loaded only at the first request the cache cannot answer."""
     cls = registry.backends.get(name)
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise UserError(f"backend {name!r} is registered as {cls!r}, which is not a subclass of "
                         "advisor.backends.base.Backend")
+    if cached:
+        return open_backend(cls, task.spec, status=reporter.status, enabled=cache)
     return cls(task.spec, status=reporter.status)
 
 
@@ -116,9 +121,10 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
             part = todo[start:start + chunk]
             if isinstance(backend, CachedBackend):
                 backend.pending.clear()  # answers stored before this batch (calibration) keep the backend's timing
+            loading = getattr(backend, "load_s", 0.0)
             t0 = time.perf_counter()
             preds = strategy.predict(part, backend)
-            busy = time.perf_counter() - t0
+            busy = time.perf_counter() - t0 - (getattr(backend, "load_s", 0.0) - loading)  # a lazy model load is no answer's
             if len(preds) != len(part):
                 raise RuntimeError(f"arm returned {len(preds)} predictions for {len(part)} samples")
             fresh = sum(1 for p in preds if p.cached is None)
@@ -251,7 +257,7 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
             read_samples(run_dir)  # damage that is not a torn tail stops the resume here, with its line
         run_id = previous.run_id if previous else new_id
         reporter.status(f"loading backend {backend_name} with model {spec.model.name}")
-        backend = with_cache(make_backend(backend_name, task, reporter), options.cache)
+        backend = make_backend(backend_name, task, reporter, cached=True, cache=options.cache)
         record = RunRecord(
             run_id=run_id, created=previous.created if previous else _now(), status="running", task=_task_info(task),
             spec=spec,
@@ -356,7 +362,8 @@ def _run_arms(task: LoadedTask, spec, test: list[Sample], splits, chosen: list[s
         backend.close()
         record.backend.serving = backend.stats()
         record.response_cache = (ResponseCacheRun(enabled=True, path=str(backend.store.path), hits=backend.hits,
-                                                  misses=backend.misses)
+                                                  misses=backend.misses, model_loaded=backend.loaded,
+                                                  lazy_load_s=round(backend.load_s, 3) if backend.description else None)
                                  if isinstance(backend, CachedBackend) else ResponseCacheRun(enabled=False))
         record.finished = _now()
         record.wall_s = round(time.perf_counter() - started, 3)
