@@ -83,7 +83,8 @@ class ModelSpec(Strict):
         "auto", description="weights dtype; auto = bfloat16 on CPUs with AVX512-BF16 or AMX and on CUDA (float16 "
                             "where CUDA lacks bf16), float32 otherwise")
     threads: int | None = Field(
-        1, ge=1, description="CPU threads for the in-process backend (1 is steadiest on a loaded 2-core box)"
+        None, ge=1, description="CPU threads for the in-process backend and LoRA training; default: torch's "
+                                "(one per core); set 1 for steadier latencies on a shared machine"
     )
     max_context: int | None = Field(None, ge=64, description="context window in tokens; default from the model")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the in-process backend runs")
