@@ -71,7 +71,10 @@ def open_backend(cls: type[Backend], spec, *, status=None, enabled: bool | None 
     """A backend of class `cls` for `spec`, under the response cache when it is on; built lazily
     (at the first cache miss) where the class can describe itself without loading its model."""
     described = cls.describe(spec, status=status) if cache_enabled(enabled) else None
-    return with_cache(described if described is not None else cls(spec, status=status), enabled, path)
+    backend = with_cache(described if described is not None else cls(spec, status=status), enabled, path)
+    if status is not None:
+        backend.status = status
+    return backend
 
 
 @functools.lru_cache(maxsize=64)
@@ -151,6 +154,8 @@ class CachedBackend(Backend):
     def inner(self) -> Backend:
         """The real backend, built now if it was not yet (its build time goes to `load_s`)."""
         if self._inner is None:
+            self.status(f"loading model {self.description.info.model} (the first request the response cache "
+                        "cannot answer)")
             started = time.perf_counter()
             self._inner = self.description.build()
             self.load_s += time.perf_counter() - started
