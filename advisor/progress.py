@@ -42,7 +42,8 @@ class RichReporter(Reporter):
         self.console = console
         self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                                 console=console, transient=False)
+                                 console=console, transient=False,
+                                 disable=not console.is_terminal)  # a log gets the lines of `step` instead
         self.tasks: dict[str, Any] = {}
         self._step_done: dict[str, int] = {}
         self._step_log: dict[str, tuple[float, float]] = {}  # step -> (started, last line printed), perf_counter s
