@@ -42,7 +42,8 @@ class RichReporter(Reporter):
         self.console = console
         self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                                 console=console, transient=False)
+                                 console=console, transient=False,
+                                 disable=not console.is_terminal)  # a log gets the lines of `step` instead
         self.tasks: dict[str, Any] = {}
         self._step_done: dict[str, int] = {}
         self._step_log: dict[str, tuple[float, float]] = {}  # step -> (started, last line printed), perf_counter s
@@ -81,8 +82,7 @@ class RichReporter(Reporter):
                 rate = done / max(now - started, 1e-9)
                 eta = (total - done) / rate if rate > 0 else 0.0
                 speed = f"{rate:,.1f}/s" if rate >= 1 or rate == 0 else f"{1 / rate:,.1f} s each"
-                self.console.print(f"· {label} {done:,}/{total:,} ({speed}, eta {eta:,.0f} s)"
-                                   + (f": {detail}" if detail else ""))
+                self.console.print(f"· {description}: {done:,}/{total:,} ({speed}, eta {eta:,.0f} s)")
 
     def arm_end(self, name: str, status: str) -> None:
         colour = {"ok": "green", "failed": "red", "cancelled": "yellow"}.get(status, "white")

@@ -47,7 +47,7 @@ def training_text(t: TrainingFacts) -> list[str]:
     per_step = t.seconds_per_step
     speed = (f"Training took {_s(t.train_s)} ({per_step:.2f} s per step, {_n(t.tokens_per_s)} tokens/s)"
              if per_step is not None else f"Training took {_s(t.train_s)}")
-    where = f"{t.hardware_detail or t.hardware}, {t.dtype}" + (f", {t.threads} threads" if t.threads else "")
+    where = f"{t.hardware_detail or t.hardware}, {t.dtype}" + (f", {t.threads} thread{'s' if t.threads != 1 else ''}" if t.threads else "")
     memory = f", peak memory {_n(t.peak_memory_mb)} MB" if t.peak_memory_mb else ""
     out.append(f"{speed} and {_s(t.wall_s)} wall with model loading, validations and saving, on {where}{memory}.")
     if t.reused:

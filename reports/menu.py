@@ -48,7 +48,7 @@ def classical_verdicts(d: ReportData) -> list[str]:
             if p is None:
                 continue
             delta, significant, p_value = p
-            label = f"{other} ({fmt.points(delta)}, p = {fmt.p_value(p_value)})"
+            label = f"{other} ({fmt.points(delta)}, {fmt.p_value(p_value)})"
             (worse if significant and delta < 0 else better if significant else matched).append(label)
         if not (worse or matched or better):
             continue

@@ -133,18 +133,19 @@ def test_auto_backend_falls_back_to_torch_without_onnxruntime(monkeypatch) -> No
     monkeypatch.setattr(embed_mod.importlib.util, "find_spec",
                         lambda name, *a: None if name == "onnxruntime" else real(name, *a))
     backend, why = choose_backend("auto")
-    assert backend == "torch" and "onnxruntime is not installed" in why
+    assert backend == "torch" and "reference" in why
     with pytest.raises(ValueError, match="needs onnxruntime"):
         choose_backend("onnx-int8")
     with pytest.raises(ValueError, match="unknown embedding backend 'gpu'"):
         choose_backend("gpu")
 
 
-def test_auto_backend_prefers_int8_onnx_when_installed() -> None:
+def test_auto_backend_is_the_reference_torch_path_even_with_onnxruntime() -> None:
     pytest.importorskip("onnxruntime")
     backend, why = choose_backend("auto")
-    assert backend == "onnx-int8" and "onnxruntime is installed" in why
+    assert backend == "torch" and "reference" in why  # int8 changed recall beyond 0.01 (bench_embedding.py)
     assert choose_backend("torch") == ("torch", "as configured")
+    assert choose_backend("onnx-int8") == ("onnx-int8", "as configured")
 
 
 def test_progress_prints_periodic_lines_when_not_a_terminal() -> None:

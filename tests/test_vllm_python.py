@@ -76,6 +76,16 @@ def test_configured_python_without_vllm_or_missing_is_an_error(tmp_path: Path, m
         vp.find_vllm_python("/nope", None)
 
 
+def test_a_config_entry_that_no_longer_exists_is_skipped(tmp_path: Path) -> None:
+    """A recorded .venv-vllm whose checkout was deleted: look further, and say so if nothing is found."""
+    vp.record_vllm_python(str(tmp_path / "gone" / "bin" / "python"))
+    task_dir = tmp_path / "task"
+    discovered = _venv(task_dir)
+    assert vp.find_vllm_python(None, task_dir)[0] == str(discovered)
+    with pytest.raises(UserError, match=r"config.toml \(vllm_python\) names .*gone/bin/python, which no longer exists"):
+        vp.find_vllm_python(None, tmp_path / "elsewhere")
+
+
 def test_cli_exits_2_before_any_server(task_dir: Path, tmp_path: Path) -> None:
     if (ROOT / ".venv-vllm").exists() or any((p / ".venv-vllm").exists() for p in ROOT.parents):
         pytest.skip("this checkout has a .venv-vllm, so the CLI finds it")  # and would start a real server

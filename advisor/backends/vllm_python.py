@@ -71,8 +71,12 @@ def find_vllm_python(configured: str | None, task_dir: Path | None = None) -> tu
 
     sources = [("serving.python", configured), ("$ADVISOR_VLLM_PYTHON", os.environ.get("ADVISOR_VLLM_PYTHON")),
                (f"{config_path()} ({_KEY})", _from_config())]
+    stale = None
     for source, python in sources:
         if not python:
+            continue
+        if source.startswith(str(config_path())) and not Path(python).exists():
+            stale = f"; {source} names {python}, which no longer exists"  # e.g. a deleted checkout: look further
             continue
         if not Path(python).exists():
             raise UserError(f"the vLLM python from {source} does not exist: {python}; {INSTALL_HINT}, "
@@ -86,7 +90,7 @@ def find_vllm_python(configured: str | None, task_dir: Path | None = None) -> tu
     if _has_vllm(sys.executable):
         return sys.executable, "this interpreter"
     raise UserError(f"--backend vllm: no Python with vLLM found (looked at serving.python, $ADVISOR_VLLM_PYTHON, "
-                    f"{config_path()}, .venv-vllm beside the task/current folder/checkout); {INSTALL_HINT}")
+                    f"{config_path()}, .venv-vllm beside the task/current folder/checkout){stale or ''}; {INSTALL_HINT}")
 
 
 def record_vllm_python(python: str) -> Path:

@@ -7,9 +7,12 @@ needs no model (tests and dry pipelines; its similarities are word overlap).
 
 A model runs on one of three backends (`backend=`): `torch` (sentence-transformers, fp32),
 `onnx` (the same network exported to ONNX, fp32) or `onnx-int8` (dynamically quantised int8;
-see `onnx_export`). `auto` picks onnx-int8 when onnxruntime is installed and torch otherwise,
-and says which and why in `backend_note`; benchmarks/bench_embedding.py measures each
-backend's chunks/s and its recall@k and MRR on the Debian FAQ against the torch path.
+see `onnx_export`). `auto` is torch, the reference vectors: measured with
+benchmarks/bench_embedding.py on the Debian FAQ (2 AVX2 cores), int8 moved recall@3 by +7.1
+points and recall@5 by -1.4 against torch (beyond the 0.01 we accept) for 1.01-1.14x the speed,
+and ONNX fp32 matched torch's vectors but ran 0.59-0.96x as fast. int8 pays on CPUs with
+AVX512-VNNI or AMX: ask for it there (`embed_backend: onnx-int8`) and check recall in the
+record. The chosen backend and why: `backend_note`.
 Bulk jobs (indexing) run on every core the process may use unless told a thread count, with
 the caller's thread settings restored afterwards.
 
@@ -138,9 +141,7 @@ def choose_backend(requested: str) -> tuple[str, str]:
         raise ValueError(f"unknown embedding backend {requested!r}; expected one of {', '.join(BACKENDS)}")
     has_ort = importlib.util.find_spec("onnxruntime") is not None
     if requested == "auto":
-        if has_ort:
-            return "onnx-int8", "auto: onnxruntime is installed, so the int8 ONNX export runs"
-        return "torch", "auto: onnxruntime is not installed (pip install onnxruntime), so the torch fp32 path runs"
+        return "torch", "auto: torch fp32, the reference vectors (int8 ONNX changed recall on the Debian FAQ)"
     if requested.startswith("onnx") and not has_ort:
         raise ValueError(f"embedding backend {requested} needs onnxruntime: pip install onnxruntime")
     return requested, "as configured"

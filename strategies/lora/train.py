@@ -310,4 +310,4 @@ def _progress(step: int, steps: int, r: TrainResult, elapsed: float) -> str:
     """The detail beside the step count (the reporter adds the rate and time left)."""
     loss = r.train_curve[-1][1] if r.train_curve else float("nan")
     val = f", val loss {r.val_curve[-1][1]:.3f}" if r.val_curve else ""
-    return f"loss {loss:.3f}{val}, {r.tokens / max(1e-9, r.train_s):.0f} tok/s"
+    return f"(loss {loss:.3f}{val}, {r.tokens / max(1e-9, r.train_s):.0f} tok/s)"
