@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--tune", action="store_true", help="tune every arm first (the task's `tuning:` block)")
         cmd.add_argument("--trials", type=_positive, help="tuning budget: trials per arm (overrides the task's)")
         cmd.add_argument("--seconds", type=float, help="tuning budget: wall seconds per arm (overrides the task's)")
+        cmd.add_argument("--no-cache", action="store_true",
+                         help="answer every request with the model (default: unchanged requests come from the "
+                              "response cache, counted at the latency and cost measured when computed)")
+        cmd.add_argument("--history", type=Path, help="run history to index this run in "
+                                                      "(default: history.sqlite beside the run folder)")
         cmd.add_argument("--executor", default="local",
                          help="where arms, tuning trials and seed repeats run (default local: in this process, "
                               "one after the other)")
@@ -87,8 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--examples", type=int, default=None, metavar="N",
                      help="test items shown where the top two arms disagree (default 3; 0 = none)")
     cmp = sub.add_parser("compare", help="compare a new run with a baseline; exit 1 when the gate fails (for CI)")
-    cmp.add_argument("baseline", type=Path, help="baseline run directory or run.json")
+    cmp.add_argument("baseline", type=Path, nargs="?", help="baseline run directory or run.json (or use --against)")
     cmp.add_argument("new", type=Path, help="new run directory or run.json")
+    cmp.add_argument("--against", help="baseline from the run history instead: last, best, N (N-th newest earlier "
+                                       "run) or a run id")
+    cmp.add_argument("--history", type=Path, help="run history for --against (default: beside NEW's run folder)")
     cmp.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     cmp.add_argument("--max-drop", type=_fraction_or_none, default=0.05,
                      help="fail when the primary metric drops by more than this fraction (default 0.05 = 5 points; "
@@ -106,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("names", nargs="*", help="default: every registry model")
     pull.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                       help="auto: what a task's `model.dtype: auto` resolves to on this machine")
+    from advisor.cli_history import add_parsers
+
+    add_parsers(sub)
     return p
 
 
@@ -162,7 +173,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from advisor.tuning.executor import get_executor
 
     options = RunOptions(arms=arms, limit=args.limit, backend=args.backend, out=args.out, seed=args.seed,
-                         resume=args.resume, tune=tuning, executor=get_executor(args.executor))
+                         resume=args.resume, tune=tuning, executor=get_executor(args.executor),
+                         cache=False if args.no_cache else None)
     reporter = RichReporter(err)
     try:
         record, run_dir = run_task(task, options, reporter)
@@ -177,6 +189,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _write_atomic(html, registry.renderers.get("html")(record, run_dir))
     _write_atomic(md, registry.renderers.get("md")(record, run_dir))
     err.print(f"record: {run_dir / 'run.json'} and {run_dir / 'samples.jsonl'}; reports: {html} and {md.name}")
+    from advisor.cli_history import index_finished
+
+    index_finished(record, run_dir, args.history)
     return 0 if record.status == "ok" else 1
 
 
@@ -242,7 +257,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                           fail_on_significant_drop=not args.allow_significant_drop,
                           fail_on_recommendation_change=not args.allow_recommendation_change,
                           fail_on_missing_arm=not args.allow_missing_arm)
-    result = compare_runs(args.baseline, args.new, options)
+    if (args.baseline is None) == (args.against is None):
+        raise UserError("give a baseline run (`compare BASELINE NEW`) or --against last|best|N, not both")
+    baseline = args.baseline
+    if args.against is not None:
+        from advisor.cli_history import baseline_from_history
+
+        baseline = baseline_from_history(args.new, args.against, args.history)
+    result = compare_runs(baseline, args.new, options)
     summary = registry.gate_writers.get("md")(result)
     if args.junit:
         _write_atomic(args.junit, registry.gate_writers.get("junit")(result))
@@ -312,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     configure(verbose=args.verbose)
     handlers = {"run": _cmd_run, "tune": _cmd_run, "validate": _cmd_validate, "report": _cmd_report,
                 "models": _cmd_models, "compare": _cmd_compare, "init": _cmd_init}
+    from advisor.cli_history import cmd_cache, cmd_history
+
+    handlers.update(cache=cmd_cache, history=cmd_history)
     from advisor.interrupts import exit_code, handle_termination
 
     try:

@@ -14,7 +14,7 @@ import re
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Registry", "strategies", "backends", "metrics", "renderers", "gate_writers"]
+__all__ = ["Registry", "strategies", "backends", "metrics", "renderers", "gate_writers", "history_renderers"]
 
 T = TypeVar("T")
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
@@ -76,6 +76,7 @@ backends: Registry[Any] = Registry("backends")
 metrics: Registry[Any] = Registry("metrics")
 renderers: Registry[Any] = Registry("renderers")  # (record, run_dir, console) -> text or None
 gate_writers: Registry[Any] = Registry("gate_writers")  # (Comparison) -> text
+history_renderers: Registry[Any] = Registry("history_renderers")  # (runs, task, console) -> text or None
 
 # Built-in components: one line each. Third parties use entry points instead.
 strategies.register("prompting", "strategies.prompting.arm:PromptingStrategy")
@@ -96,6 +97,8 @@ renderers.register("md", "reports.documents:render_markdown")
 renderers.register("html", "reports.documents:render_html")
 gate_writers.register("junit", "reports.gate:to_junit")
 gate_writers.register("md", "reports.gate:to_markdown")
+for _fmt in ("terminal", "html", "json"):
+    history_renderers.register(_fmt, f"reports.history:render_history_{_fmt}")
 for _metric in ("accuracy", "macro_f1", "exact_match", "token_f1", "contains_answer"):
     metrics.register(_metric, f"advisor.evaluation.scoring:{_metric.upper()}")
 metrics.register("rouge_l", "advisor.evaluation.longform:ROUGE_L")

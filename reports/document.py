@@ -84,8 +84,14 @@ def _arm_table(d: ReportData) -> list[Block]:
                        fmt.usd(cost.one_off_usd) if cost and cost.one_offs else "—",
                        fmt.usd(d.monthly(a.name)), "yes" if a.name in pareto else ""])
     lat = next((a.latency.how for a in d.arms if a.latency.how), "")
-    return [Block("h2", "Arms"), Block("table", headers=headers, rows=rows),
-            Block("p", f"Metrics in %; intervals: {_ci_methods(d)}." + (f" Latency: {lat}." if lat else ""))]
+    out = [Block("h2", "Arms"), Block("table", headers=headers, rows=rows),
+           Block("p", f"Metrics in %; intervals: {_ci_methods(d)}." + (f" Latency: {lat}." if lat else ""))]
+    from advisor.evaluation.cache_use import cache_line
+
+    cached = [f"{a.name}: {cache_line(a.cache)}" for a in d.arms if cache_line(a.cache)]
+    if cached:
+        out.append(Block("p", "Response cache: " + "; ".join(cached) + "."))
+    return out
 
 
 def _ci_methods(d: ReportData) -> str:

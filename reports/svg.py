@@ -71,9 +71,10 @@ class Chart:
             self._legend.append((label, color, "dash" if dash else "line"))
 
     def points(self, pts: list[tuple[float, float]], color: str, labels: list[str] | None = None,
-               hollow: bool = False, label: str | None = None) -> None:
+               hollow: bool = False, label: str | None = None, titles: list[str] | None = None) -> None:
+        """`titles`: a tooltip per point (an SVG <title> inside the circle), shown on hover."""
         self._add(pts)
-        self._items.append(("points", pts, color, labels, hollow))  # type: ignore[arg-type]
+        self._items.append(("points", pts, color, labels, hollow, titles))  # type: ignore[arg-type]
         if label:
             self._legend.append((label, color, "hollow" if hollow else "dot"))
 
@@ -145,10 +146,11 @@ class Chart:
                 out.append(f'<polyline points="{d}" fill="none" stroke="{color}" stroke-width="2"'
                            + (' stroke-dasharray="5 4"' if dash else "") + "/>")
             elif kind == "points":
-                _, pts, color, labels, hollow = item
+                _, pts, color, labels, hollow, titles = item
                 for i, (x, y) in enumerate(pts):
+                    tip = f"<title>{escape(titles[i])}</title></circle>" if titles else "/>"
                     out.append(f'<circle cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="5" stroke="{color}" stroke-width="2" '
-                               f'fill="{"white" if hollow else color}"/>')
+                               f'fill="{"white" if hollow else color}"' + (">" + tip if titles else tip))
                     if labels:
                         out.append(f'<text x="{fx(x) + 8:.1f}" y="{fy(y) - 6:.1f}">{escape(labels[i])}</text>')
             elif kind == "bars":

@@ -178,5 +178,10 @@ def render_terminal(record: RunRecord, run_dir: Path | None = None, console: Con
     for arm in record.arms:
         for err in arm.errors:
             console.print(f"[red]arm {escape(arm.name)}:[/red] {escape(err)}")
+    from advisor.evaluation.cache_use import cache_line
+
+    for arm in record.arms:
+        if cache_line(arm.cache):
+            console.print(f"cache · {escape(arm.name)}: {escape(cache_line(arm.cache))}")
     console.print(f"run status: [bold]{record.status}[/bold] · wall {record.wall_s or 0:.1f} s · "
                   f"backend {record.backend.name} ({record.backend.model}, {record.backend.device})")

@@ -18,7 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(request, tmp_path_factory, monkeypatch):
-    """Fast tests never touch the user's model cache; slow tests share the real one."""
+    """Fast tests never touch the user's model cache; slow tests share the real one.
+
+    The response cache is off in every test (ADVISOR_NO_CACHE=1, inherited by CLI child
+    processes), so no test's measured numbers come from another run's answers; a test of the
+    cache turns it on with `monkeypatch.delenv("ADVISOR_NO_CACHE")` (fast tests: in their tmp cache dir).
+    """
+    monkeypatch.setenv("ADVISOR_NO_CACHE", "1")
     if request.node.get_closest_marker("slow") is None:
         monkeypatch.setenv("ADVISOR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Message", "GenerateRequest", "Generation", "ChoiceRequest", "ChoiceScores", "Backend",
-    "BackendInfo", "ServingStats", "PLAIN_ROLE",
+    "BackendInfo", "ServingStats", "PLAIN_ROLE", "CachedAnswer", "BackendDescription",
 ]
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
@@ -37,6 +37,18 @@ class GenerateRequest:
     temperature: float = 0.0  # 0 = greedy
     stop: tuple[str, ...] = ()
     adapter: str | None = None  # path or served name of a LoRA adapter; None = base model
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """An answer read from the response cache (advisor.backends.cache) instead of computed now.
+
+    `busy_s` is the answer's share of the backend's busy seconds and `measured_at` the UTC time
+    (ISO 8601) when it was computed; its latency fields keep the values measured then.
+    """
+
+    busy_s: float
+    measured_at: str
 
 
 @dataclass
@@ -57,6 +69,7 @@ class Generation:
     error: str | None = None
     tpot_s: float | None = None  # time per output token after the first, where the backend streams
     retries: int = 0  # transient HTTP errors retried before this answer (HTTP backends)
+    cached: CachedAnswer | None = None  # set when the response cache answered (no new cost)
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,7 @@ class ChoiceScores:
     prompt_tokens: int
     latency_s: float
     error: str | None = None
+    cached: CachedAnswer | None = None  # set when the response cache answered (no new cost)
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,23 @@ class BackendInfo:
     threads: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
     dtype_choice: str | None = None  # why this dtype (dtype auto: the hardware feature that decided)
+
+
+@dataclass(frozen=True)
+class BackendDescription:
+    """What a backend says about itself before it loads a model or starts a server.
+
+    The response cache (advisor.backends.cache) answers unchanged requests from this alone and
+    calls `build` (the real backend, reusing the parts already loaded here, e.g. the tokenizer)
+    only at the first request it must send. `info`, `context_length` and `count_tokens` must be
+    exactly what the built backend reports.
+    """
+
+    spec: TaskSpec
+    info: BackendInfo
+    context_length: int
+    count_tokens: Callable[[list[list[Message]]], list[int]]
+    build: Callable[[], "Backend"]
 
 
 class ServingStats(BaseModel):
@@ -122,6 +153,13 @@ class Backend(ABC):
     def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
         self.spec = spec
         self.status: Callable[[str], None] = status or (lambda msg: None)
+
+    @classmethod
+    def describe(cls, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> BackendDescription | None:
+        """The backend's identity, context and token counting without loading the model (see
+        BackendDescription); None where it cannot say them without building itself (then the
+        response cache builds it at once)."""
+        return None
 
     @abstractmethod
     def generate(self, requests: list[GenerateRequest]) -> list[Generation]: ...

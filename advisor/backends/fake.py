@@ -23,7 +23,7 @@ import time
 from typing import Callable
 
 from advisor.backends.base import (
-    Backend, BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
+    Backend, BackendDescription, BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
 )
 from advisor.spec.model import TaskSpec
 
@@ -32,6 +32,10 @@ __all__ = ["FakeBackend"]
 
 def _last_user(messages: list[Message]) -> str:
     return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+
+
+def _count_tokens(conversations: list[list[Message]]) -> list[int]:
+    return [sum(len(m["content"].split()) + 4 for m in conv) for conv in conversations]
 
 
 def _hash01(text: str) -> float:
@@ -45,10 +49,9 @@ class FakeBackend(Backend):
 
     def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
         super().__init__(spec, status=status)
-        model = spec.model
-        self.context_length = model.max_context or 2048
+        self.context_length = spec.model.max_context or 2048
         self.calls: list[int] = []  # batch sizes seen, for tests of batching
-        self.info = BackendInfo(name=self.name, model=model.name, model_id="fake", device="cpu", dtype="none")
+        self.info = BackendInfo(name=self.name, model=spec.model.name, model_id="fake", device="cpu", dtype="none")
         self.delay_s = float(os.environ.get("ADVISOR_FAKE_DELAY_S") or 0)
         self.answer_log = os.environ.get("ADVISOR_FAKE_ANSWER_LOG") or None
 
@@ -59,8 +62,15 @@ class FakeBackend(Backend):
             with open(self.answer_log, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(_last_user(messages)) + "\n")
 
+    @classmethod
+    def describe(cls, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> BackendDescription:
+        """Like a real backend: identity and token counts now, the backend itself at the first cache miss."""
+        info = BackendInfo(name=cls.name, model=spec.model.name, model_id="fake", device="cpu", dtype="none")
+        return BackendDescription(spec=spec, info=info, context_length=spec.model.max_context or 2048,
+                                  count_tokens=_count_tokens, build=lambda: cls(spec, status=status))
+
     def count_tokens(self, conversations: list[list[Message]]) -> list[int]:
-        return [sum(len(m["content"].split()) + 4 for m in conv) for conv in conversations]
+        return _count_tokens(conversations)
 
     def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
         self.calls.append(len(requests))

@@ -22,10 +22,11 @@ import inspect
 import os
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from advisor.backends.base import (
-    Backend, BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
+    Backend, BackendDescription, BackendInfo, ChoiceRequest, ChoiceScores, GenerateRequest, Generation, Message,
 )
 from advisor.backends.batching import grouped_buckets
 from advisor.backends.chat_tokens import ChatTokenizer
@@ -67,54 +68,88 @@ class _FirstTokenClock:
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
+@dataclass
+class _Described:
+    """What the backend knows before loading weights (shared by `describe` and the loaded backend)."""
+
+    device: str
+    dtype: str
+    resolved: Any  # advisor.artifacts.models.ResolvedModel
+    chat: ChatTokenizer
+    context_length: int
+    info: BackendInfo
+
+
+def _describe(spec: TaskSpec, status: Callable[[str], None] | None) -> _Described:
+    """Device, dtype, model identity (the artifact cache's pointer), tokenizer and context length
+    (config.json's max_position_embeddings, capped by `model.max_context`): everything but the weights."""
+    import torch
+    from transformers import AutoConfig
+
+    model = spec.model
+    with torch_threads(model.threads):
+        device = model.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype, dtype_why = resolve_dtype(model.dtype, device)
+        resolved = resolve_model(model.name, dtype, status=status)
+        chat = ChatTokenizer(resolved.path)
+        if chat.tokenizer.pad_token_id is None:
+            chat.tokenizer.pad_token = chat.tokenizer.eos_token
+        cfg_len = getattr(AutoConfig.from_pretrained(resolved.path), "max_position_embeddings", None) or 2048
+        info = BackendInfo(
+            name=TransformersBackend.name, model=model.name, model_id=resolved.model_id, device=device, dtype=dtype,
+            dtype_choice=dtype_why,
+            threads=(model.threads or torch.get_num_threads()) if device == "cpu" else None,
+            extra={"path": str(resolved.path), "source": resolved.source, "prefix_caching": "on"},
+        )
+    return _Described(device, dtype, resolved, chat, min(model.max_context or cfg_len, cfg_len), info)
+
+
 class TransformersBackend(Backend):
     """Runs a causal LM in this process with transformers."""
 
     name = "transformers"
 
-    def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
+    def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None,
+                 described: _Described | None = None) -> None:
         super().__init__(spec, status=status)
         self._threads = spec.model.threads  # set for each call and restored after it (torch's setting is process-wide)
         with torch_threads(self._threads):
-            self._load_model(spec, status)
+            self._load_model(spec, described or _describe(spec, status))
 
-    def _load_model(self, spec: TaskSpec, status: Callable[[str], None] | None) -> None:
+    @classmethod
+    def describe(cls, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> BackendDescription:
+        """Identity, context length and token counts from the tokenizer and config.json; no weights loaded."""
+        d = _describe(spec, status)
+        return BackendDescription(spec=spec, info=d.info, context_length=d.context_length,
+                                  count_tokens=lambda convs: [len(d.chat.prompt_ids(m)) for m in convs],
+                                  build=lambda: cls(spec, status=status, described=d))
+
+    def _load_model(self, spec: TaskSpec, d: _Described) -> None:
         import torch
         from transformers import AutoModelForCausalLM
 
-        model, generation = spec.model, spec.generation
-        device = model.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device, dtype, path = d.device, d.dtype, d.resolved.path
         self.device = device
-        dtype, dtype_why = resolve_dtype(model.dtype, device)
-        resolved = resolve_model(model.name, dtype, status=status)
-        self.batch_size = generation.batch_size
-        self.chat = ChatTokenizer(resolved.path)  # template, end-of-turn ids, memo: shared with vllm and LoRA
+        self.batch_size = spec.generation.batch_size
+        self.chat = d.chat  # template, end-of-turn ids, memo: shared with vllm and LoRA
         self.tokenizer = self.chat.tokenizer
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=getattr(torch, dtype)).to(device)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device)
         self.model.eval()
-        cfg_len = getattr(self.model.config, "max_position_embeddings", None) or 2048
-        self.context_length = min(model.max_context or cfg_len, cfg_len)
+        self.context_length = d.context_length
         self.eos_ids = self.chat.eos_ids
         self._adapters: dict[str, tuple[str, str]] = {}  # adapter folder -> (peft type, adapter name)
         self._hosts: dict[str, Any] = {}  # peft type -> the PeftModel holding that type's adapters
         self._base = self.model  # the plain model (LoRA-type layers switched off for base requests)
-        self._load = lambda path=resolved.path: AutoModelForCausalLM.from_pretrained(
+        self._load = lambda path=path: AutoModelForCausalLM.from_pretrained(
             path, dtype=getattr(torch, dtype)).to(device)
         self._virtual = 0  # soft-prompt tokens the active adapter puts before every prompt (prompt tuning)
         self._prefixes: OrderedDict[tuple, Any] = OrderedDict()
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
         self._can_keep = "logits_to_keep" in params
-        self.info = BackendInfo(
-            name=self.name, model=model.name, model_id=resolved.model_id, device=device, dtype=dtype,
-            dtype_choice=dtype_why,
-            threads=(model.threads or torch.get_num_threads()) if device == "cpu" else None,
-            extra={"path": str(resolved.path), "source": resolved.source, "prefix_caching": "on"},
-        )
+        self.info = d.info
 
     # -- prompts -------------------------------------------------------------------------
     def _prompt_ids(self, messages: list[Message]) -> list[int]:

@@ -20,6 +20,7 @@ from advisor.backends.base import ServingStats
 from advisor.decision.types import Recommendation
 from advisor.environment import Environment
 from advisor.errors import UserError
+from advisor.evaluation.cache_use import CacheUse, ResponseCacheRun
 from advisor.evaluation.judge import JudgeReport
 from advisor.evaluation.quality import AnswerQuality
 from advisor.evaluation.learning_curve import LearningCurve
@@ -81,6 +82,7 @@ class SampleRow(Section):
     ttft_ms: float | None = None
     tpot_ms: float | None = None  # time per output token after the first (streaming backends)
     busy_share_s: float = 0.0  # this sample's share of the backend's busy seconds
+    cached_at: str | None = None  # answered from the response cache: when it was measured (UTC)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
@@ -112,6 +114,7 @@ class ArmResult(Section):
     learning_curve: LearningCurve | None = Field(None, description="the arm on nested shares of train (opt-in per arm)")
     tuning: TuningResult | None = Field(None, description="`advisor tune`: every trial, the chosen config, tuning seconds")
     seeds: SeedSpread | None = Field(None, description="`repeats: N`: the primary metric under each seed")
+    cache: CacheUse | None = Field(None, description="answers reused from the response cache (None: cache off)")
 
 
 class TaskInfo(Section):
@@ -163,6 +166,7 @@ class RunRecord(Section):
     judge: JudgeReport | None = None  # the judge metric's model, prompt and agreement with human grades
     finished: str | None = None
     wall_s: float | None = None
+    response_cache: ResponseCacheRun | None = Field(None, description="the response cache: on/off, hits, misses")
 
     def arm(self, name: str) -> ArmResult | None:
         return next((a for a in self.arms if a.name == name), None)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from advisor import registry
 from advisor.backends.base import Backend
+from advisor.backends.cache import CachedBackend, open_backend
 from advisor.spec.data import Sample, load_splits
 from advisor.environment import capture_environment
 from advisor.errors import UserError
@@ -30,6 +31,7 @@ from advisor.evaluation.record import (
     ArmResult, BackendRecord, RunRecord, SampleRow, SplitsInfo, TaskInfo, append_samples, read_record, read_samples,
     write_record,
 )
+from advisor.evaluation.cache_use import ResponseCacheRun, cache_use
 from advisor.evaluation.rundir import claim_run_dir, repair_samples
 from advisor.evaluation.scoring import score
 from advisor.spec.load import LoadedTask, check_arm_needs
@@ -49,28 +51,37 @@ class RunOptions:
     resume: Path | None = None  # an interrupted run directory to continue
     tune: Any = None  # a TuningSpec: tune every chosen arm on validation first (advisor.tuning); None = no tuning
     executor: Any = None  # an advisor.tuning.Executor for arms, trials and seeds; None = local, sequential
+    cache: bool | None = None  # response cache (advisor.backends.cache): None = on unless ADVISOR_NO_CACHE; False = off
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_backend(name: str, task: LoadedTask, reporter: Reporter) -> Backend:
+def make_backend(name: str, task: LoadedTask, reporter: Reporter, *, cached: bool = False,
+                 cache: bool | None = None) -> Backend:
+    """The backend `name` for the task; `cached`: under the response cache (unless `cache` is False or
+    ADVISOR_NO_CACHE is set), its model loaded only at the first request the cache cannot answer."""
     cls = registry.backends.get(name)
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise UserError(f"backend {name!r} is registered as {cls!r}, which is not a subclass of "
                         "advisor.backends.base.Backend")
+    if cached:
+        return open_backend(cls, task.spec, status=reporter.status, enabled=cache)
     return cls(task.spec, status=reporter.status)
 
 
 def _rows(arm: str, samples: list[Sample], preds: list[Prediction], task: LoadedTask, busy_s: float) -> list[SampleRow]:
     spec = task.spec
     scored = score(spec.type, [s.target for s in samples], [p.prediction for p in preds], spec.labels, spec.primary_metric)
-    share = busy_s / max(1, len(samples))
+    fresh = sum(1 for p in preds if p.cached is None)  # cached answers keep their own measured busy share
+    share = busy_s / max(1, fresh)
     return [
         SampleRow(arm=arm, id=s.id, input=s.input, target=s.target, prediction=p.prediction, raw=p.raw,
                   correct=c, score=round(sc, 6), latency_ms=round(p.latency_s * 1000, 3),
-                  ttft_ms=None if p.ttft_s is None else round(p.ttft_s * 1000, 3), busy_share_s=share,
+                  ttft_ms=None if p.ttft_s is None else round(p.ttft_s * 1000, 3),
+                  busy_share_s=share if p.cached is None else p.cached.busy_s,
+                  cached_at=None if p.cached is None else p.cached.measured_at,
                   tpot_ms=None if p.tpot_s is None else round(p.tpot_s * 1000, 3),
                   prompt_tokens=p.prompt_tokens, completion_tokens=p.completion_tokens, error=p.error,
                   extra=p.extra.model_copy(update=_checks(spec, s, p)))
@@ -108,11 +119,17 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
         chunk = spec.generation.batch_size * 4  # a few backend batches per progress step and per write
         for start in range(0, len(todo), chunk):
             part = todo[start:start + chunk]
+            if isinstance(backend, CachedBackend):
+                backend.pending.clear()  # answers stored before this batch (calibration) keep the backend's timing
+            loading = getattr(backend, "load_s", 0.0)
             t0 = time.perf_counter()
             preds = strategy.predict(part, backend)
-            busy = time.perf_counter() - t0
+            busy = time.perf_counter() - t0 - (getattr(backend, "load_s", 0.0) - loading)  # a lazy model load is no answer's
             if len(preds) != len(part):
                 raise RuntimeError(f"arm returned {len(preds)} predictions for {len(part)} samples")
+            fresh = sum(1 for p in preds if p.cached is None)
+            if isinstance(backend, CachedBackend) and fresh:
+                backend.settle(busy / fresh)  # the cache keeps the busy share this run measured for them
             new_rows = _rows(arm.name, part, preds, task, busy)
             append_samples(run_dir, new_rows)
             rows += new_rows
@@ -145,6 +162,8 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
         summary = summarize_rows(rows, spec)
         for key in type(summary).model_fields:
             setattr(result, key, getattr(summary, key))
+        if isinstance(backend, CachedBackend):
+            result.cache = cache_use(rows)
         result.wall_s = round(time.perf_counter() - started, 3)
         reporter.arm_end(arm.name, result.status)
     return result
@@ -238,7 +257,7 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
             read_samples(run_dir)  # damage that is not a torn tail stops the resume here, with its line
         run_id = previous.run_id if previous else new_id
         reporter.status(f"loading backend {backend_name} with model {spec.model.name}")
-        backend = make_backend(backend_name, task, reporter)
+        backend = make_backend(backend_name, task, reporter, cached=True, cache=options.cache)
         record = RunRecord(
             run_id=run_id, created=previous.created if previous else _now(), status="running", task=_task_info(task),
             spec=spec,
@@ -342,6 +361,10 @@ def _run_arms(task: LoadedTask, spec, test: list[Sample], splits, chosen: list[s
         reporter.close()
         backend.close()
         record.backend.serving = backend.stats()
+        record.response_cache = (ResponseCacheRun(enabled=True, path=str(backend.store.path), hits=backend.hits,
+                                                  misses=backend.misses, model_loaded=backend.loaded,
+                                                  lazy_load_s=round(backend.load_s, 3) if backend.description else None)
+                                 if isinstance(backend, CachedBackend) else ResponseCacheRun(enabled=False))
         record.finished = _now()
         record.wall_s = round(time.perf_counter() - started, 3)
         write_record(run_dir, record)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from pydantic import BaseModel, Field
 
-from advisor.backends.base import Backend
+from advisor.backends.base import Backend, CachedAnswer
 from advisor.evaluation.record import SampleExtra, SampleRow
 from advisor.evaluation.sections import ArmDetails, OneOffCost, PrepareFacts, Section
 from advisor.spec.data import Sample, Splits
@@ -63,6 +63,7 @@ class Prediction:
     error: str | None = None
     extra: SampleExtra = field(default_factory=SampleExtra)
     tpot_s: float | None = None  # time per output token (streaming backends)
+    cached: CachedAnswer | None = None  # the backend's answer came from the response cache (pass it on)
 
 
 class Estimate(Section):

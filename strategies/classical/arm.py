@@ -3,7 +3,9 @@
 The question behind it: does this classification task need an LLM at all? The regulariser
 C is chosen by stratified k-fold cross-validation on train + validation (the same data the
 LLM arms may tune on; the test split is read once, at the end), then the pipeline is refit
-on all of it. Fitting is a one-off cost (measured wall seconds, like LoRA training); each
+on all of it. Fitting is a one-off cost (measured wall seconds, like LoRA training); the fit
+is cached by content (strategies/classical/cache.py), so an unchanged rerun reuses it and
+reports the seconds measured when it was fitted with `reused=True`, as a reused adapter does; each
 test input is predicted alone and timed (`time.perf_counter`), as a served system would
 answer one query, so latency and cost compare with the LLM arms on the same footing.
 """
@@ -24,6 +26,7 @@ from advisor.evaluation.sections import ClassicalFacts, OneOffCost, PrepareFacts
 from advisor.evaluation.strategy import Estimate, PrepareContext, Prediction, Strategy
 from advisor.spec.data import Sample
 from advisor.spec.model import TaskSpec
+from strategies.classical import cache as fit_cache
 
 __all__ = ["ClassicalConfig", "ClassicalStrategy"]
 
@@ -116,25 +119,35 @@ class ClassicalStrategy(Strategy):
                             "cross-validation needs at least 2 per label")
         seed = self.config.seed if self.config.seed is not None else ctx.seed
         scoring = "f1_macro" if self.spec.primary_metric == "macro_f1" else "accuracy"
-        started = time.perf_counter()
-        search = GridSearchCV(self._pipeline(), {"clf__C": list(self.config.cs)}, scoring=scoring, n_jobs=1,
-                              cv=StratifiedKFold(folds, shuffle=True, random_state=seed), refit=True)
-        search.fit([s.input for s in data], labels)
-        seconds = time.perf_counter() - started
-        self.pipeline = search.best_estimator_
-        features = sum(len(t.vocabulary_) for _, t in self.pipeline.named_steps["features"].transformer_list)
-        cv = search.cv_results_
-        built = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        def fit() -> tuple[Any, dict[str, Any]]:
+            started = time.perf_counter()
+            search = GridSearchCV(self._pipeline(), {"clf__C": list(self.config.cs)}, scoring=scoring, n_jobs=1,
+                                  cv=StratifiedKFold(folds, shuffle=True, random_state=seed), refit=True)
+            search.fit([s.input for s in data], labels)
+            seconds = time.perf_counter() - started
+            pipeline = search.best_estimator_
+            features = sum(len(t.vocabulary_) for _, t in pipeline.named_steps["features"].transformer_list)
+            cv = search.cv_results_
+            facts = ClassicalFacts(
+                examples=len(data), folds=folds, scoring=scoring, best_c=float(search.best_params_["clf__C"]),
+                cv=[{"C": float(c), "mean": round(float(m), 4), "std": round(float(s), 4)}
+                    for c, m, s in zip(cv["param_clf__C"], cv["mean_test_score"], cv["std_test_score"])],
+                features=features, model_bytes=len(pickle.dumps(pipeline)), wall_s=round(seconds, 4),
+                how="wall seconds (time.perf_counter) of the grid search over C with k-fold CV on train + validation "
+                    "plus the refit on all of it; one CPU thread")
+            built = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return pipeline, {"built": built, "facts": facts.model_dump(mode="json")}
+
+        key = fit_cache.fit_key(data, self.config.model_dump(mode="json"), seed, scoring)
+        folder, self.pipeline, meta, reused = fit_cache.fit_or_load(ctx.cache_dir, key, fit)
+        facts = ClassicalFacts.model_validate(meta["facts"])
+        if reused:
+            ctx.status(f"classical fit {key} reused from the cache (fitted {meta['built']} in {facts.wall_s:.1f}s; "
+                       "that one-off cost stays in the record)")
         cost = OneOffCost(kind="training", what="TF-IDF + logistic regression (C chosen by cross-validation)",
-                          seconds=round(seconds, 4), hardware="cpu", reused=False, built=built)
-        facts = ClassicalFacts(
-            examples=len(data), folds=folds, scoring=scoring, best_c=float(search.best_params_["clf__C"]),
-            cv=[{"C": float(c), "mean": round(float(m), 4), "std": round(float(s), 4)}
-                for c, m, s in zip(cv["param_clf__C"], cv["mean_test_score"], cv["std_test_score"])],
-            features=features, model_bytes=len(pickle.dumps(self.pipeline)), wall_s=round(seconds, 4),
-            how="wall seconds (time.perf_counter) of the grid search over C with k-fold CV on train + validation "
-                "plus the refit on all of it; one CPU thread")
-        return PrepareFacts(one_off=[cost], classical=facts)
+                          seconds=facts.wall_s, hardware="cpu", reused=reused, built=meta["built"], artifact=str(folder))
+        return PrepareFacts(one_off=[cost], classical=facts, cache_key=key, reused=reused)
 
     def predict(self, samples: list[Sample], backend: Backend) -> list[Prediction]:
         if self.pipeline is None:

@@ -182,7 +182,8 @@ class PromptingStrategy(Strategy):
                 best = labels[max(range(len(labels)), key=ranked.__getitem__)] if r.error is None else None
                 if info.notes:
                     extra.fit = info.notes
-                preds.append(Prediction(s.id, best, best or "", r.prompt_tokens, 0, r.latency_s, None, r.error, extra))
+                preds.append(Prediction(s.id, best, best or "", r.prompt_tokens, 0, r.latency_s, None, r.error, extra,
+                                        cached=r.cached))
             return preds
         requests = [GenerateRequest(messages=p.messages(), max_new_tokens=max_new, temperature=gen.temperature,
                                     stop=tuple(gen.stop), adapter=self.adapter) for p, _ in fitted]
@@ -197,5 +198,5 @@ class PromptingStrategy(Strategy):
                 answer = extract_answer(g.text)
             extra = SampleExtra(finish_reason=g.finish_reason, fit=info.notes or None)
             preds.append(Prediction(s.id, answer, g.text, g.prompt_tokens, g.completion_tokens, g.latency_s,
-                                    g.ttft_s, g.error, extra, tpot_s=g.tpot_s))
+                                    g.ttft_s, g.error, extra, tpot_s=g.tpot_s, cached=g.cached))
         return preds

@@ -228,7 +228,7 @@ class RagStrategy(Strategy):
                 if grounded is not None:
                     extra.groundedness = round(grounded, 4)
             preds.append(Prediction(s.id, answer, g.text, g.prompt_tokens, g.completion_tokens,
-                                    g.latency_s, g.ttft_s, g.error, extra, tpot_s=g.tpot_s))
+                                    g.latency_s, g.ttft_s, g.error, extra, tpot_s=g.tpot_s, cached=g.cached))
         return preds
 
     def gold_sets(self, sample: Sample) -> set[str] | None:
