@@ -68,9 +68,11 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--tune", action="store_true", help="tune every arm first (the task's `tuning:` block)")
         cmd.add_argument("--trials", type=_positive, help="tuning budget: trials per arm (overrides the task's)")
         cmd.add_argument("--seconds", type=float, help="tuning budget: wall seconds per arm (overrides the task's)")
-        cmd.add_argument("--executor", default="local",
-                         help="where arms, tuning trials and seed repeats run (default local: in this process, "
-                              "one after the other)")
+        cmd.add_argument("--executor",
+                         help="where arms, tuning trials and seed repeats run: local (default: in this process, "
+                              "one after the other) or ray (the task's `executor:` block otherwise)")
+        cmd.add_argument("--address", help="ray: the cluster to join (auto, or ray://HOST:10001); default: start a "
+                                           "Ray on this machine for the run")
     val = sub.add_parser("validate", help="check a task file and its data without loading a model")
     val.add_argument("task", type=Path)
     ini = sub.add_parser("init", help="write a commented starter task.yaml from a JSONL/CSV file")
@@ -155,10 +157,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     tuning = _tuning(task, args)
     if args.dry_run:
         return _dry_run(task, arms, args, err, tuning)
-    from advisor.tuning.executor import get_executor
-
+    executor = _executor(task, args, err)
     options = RunOptions(arms=arms, limit=args.limit, backend=args.backend, out=args.out, seed=args.seed,
-                         resume=args.resume, tune=tuning, executor=get_executor(args.executor))
+                         resume=args.resume, tune=tuning, executor=executor)
     reporter = RichReporter(err)
     try:
         record, run_dir = run_task(task, options, reporter)
@@ -168,12 +169,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
         err.print(f"[yellow]interrupted[/yellow]{f' ({exc})' if str(exc) else ''}: the record is kept and marked "
                   "cancelled; continue it with `advisor run TASK --resume RUN_DIR`")
         return exit_code(exc)
+    finally:
+        executor.close()  # a cluster executor cancels its work and leaves no actor or Ray it started behind
     registry.renderers.get("terminal")(record, run_dir, _console())
     html, md = run_dir / "report.html", run_dir / "report.md"
     _write_atomic(html, registry.renderers.get("html")(record, run_dir))
     _write_atomic(md, registry.renderers.get("md")(record, run_dir))
     err.print(f"record: {run_dir / 'run.json'} and {run_dir / 'samples.jsonl'}; reports: {html} and {md.name}")
     return 0 if record.status == "ok" else 1
+
+
+def _executor(task, args: argparse.Namespace, err):
+    """The executor the flags or the task's `executor:` block name (flags win); local by default."""
+    from advisor.tuning.executor import get_executor
+
+    block = task.spec.executor
+    name = args.executor or (block.name if block else "local")
+    address = args.address or (block.address if block and block.name == name else None)
+    if name == "local":
+        if args.address:
+            raise UserError("--address names a Ray cluster: use it with --executor ray")
+        return get_executor("local")
+    executor = get_executor(name, address=address, status=lambda m: err.print(m))
+    startup = getattr(executor, "startup_s", None)
+    if startup is not None:
+        err.print(f"executor {name}: {executor.slots} CPU slots, start-up {startup:.1f} s")
+    return executor
 
 
 def _tuning(task, args: argparse.Namespace):
