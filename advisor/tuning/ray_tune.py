@@ -22,10 +22,12 @@ instead of reusing the earlier value.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from advisor.backends.base import Backend
 from advisor.forwarded import Forwarding, forwarding
@@ -40,6 +42,16 @@ from advisor.tuning.space import trial_config
 from advisor.tuning.study import _sampler, evaluate_config, space_size, study_setup, summarize
 
 __all__ = ["tune_arm_on_ray"]
+
+
+class _Space:
+    """The define-by-run space: the local path's `suggest` calls, in its order (picklable, Tune saves it)."""
+
+    def __init__(self, space: dict) -> None:
+        self.space = space
+
+    def __call__(self, trial: Any) -> dict:
+        return {k: p.suggest(trial, k) for k, p in self.space.items()}
 
 
 def _trial(params: dict, *, task: LoadedTask, arm_name: str, splits: Splits, items: list[Sample], backend: Backend,
@@ -74,6 +86,24 @@ def _trials_of(grid: Any, first_number: int, own_first: bool) -> list[TrialResul
                                seconds=round(float(metrics.get("time_total_s", 0.0)), 3), intermediate=steps,
                                note=note, enqueued=own_first and n == first_number))
     return out
+
+
+@contextmanager
+def _quiet_tune() -> Iterator[None]:
+    """Ray Tune without its own progress tables (the driver reports progress)."""
+    saved = {k: os.environ.get(k) for k in _QUIET}
+    os.environ.update(_QUIET)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+_QUIET = {"RAY_AIR_NEW_OUTPUT": "0"}  # the legacy reporter at verbose=0 prints nothing
 
 
 def tune_arm_on_ray(*, pool: Any, task: LoadedTask, arm_name: str, splits: Splits, backend: Backend,
@@ -117,7 +147,7 @@ def tune_arm_on_ray(*, pool: Any, task: LoadedTask, arm_name: str, splits: Split
         if "memory" in options:
             per_trial["memory"] = options["memory"]
         mode = "max" if higher else "min"
-        search = OptunaSearch(space=lambda t: {k: p.suggest(t, k) for k, p in space.items()}, metric="value",
+        search = OptunaSearch(space=_Space(space), metric="value",
                               mode=mode, sampler=_sampler(tuning, seed),
                               points_to_evaluate=[base_params] if tuning.include_config and inside else None)
         scheduler = (FIFOScheduler() if tuning.pruner == "none" else
@@ -139,7 +169,8 @@ def tune_arm_on_ray(*, pool: Any, task: LoadedTask, arm_name: str, splits: Split
                                             max_concurrent_trials=concurrent, time_budget_s=seconds_left),
                 run_config=tune.RunConfig(name=f"{arm_name}", storage_path=str(folder), verbose=0,
                                           failure_config=tune.FailureConfig(max_failures=1)))
-            grid = tuner.fit()
+            with _quiet_tune():
+                grid = tuner.fit()
             for message in pool.drain():
                 ctx.apply(message)
             trials += _trials_of(grid, len(trials), bool(tuning.include_config and inside))
