@@ -46,6 +46,25 @@ setup_vllm() {
   "$VENV/bin/python" -m advisor.backends.vllm_python record "$PWD/$venv/bin/python"
 }
 
+# The slow tier opens report.html in headless Chromium (Debian's package). Installed here when
+# missing and this user can run apt-get (root); ADVISOR_SKIP_BROWSER=1 skips it (the browser
+# test then skips and says why).
+setup_browser() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing chromium (apt-get; about a minute the first time)"
+    local t0=$SECONDS
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/tmp/advisor-apt.log 2>&1; then
+      apt-get update -q >/tmp/advisor-apt.log 2>&1 || true
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >>/tmp/advisor-apt.log 2>&1 \
+        || echo "== chromium could not be installed (see /tmp/advisor-apt.log): the browser test will skip"
+    fi
+    command -v chromium >/dev/null 2>&1 && echo "== chromium ready in $((SECONDS - t0)) s"
+  else
+    echo "== no chromium and no root apt-get: the browser test will skip (install Debian's chromium to run it)"
+  fi
+}
+
 case "${1:-}" in
   demo)
     shift
@@ -58,11 +77,12 @@ case "${1:-}" in
   test)
     shift
     [ "${ADVISOR_SKIP_VLLM:-0}" = 1 ] || setup_vllm
+    [ "${ADVISOR_SKIP_BROWSER:-0}" = 1 ] || setup_browser
     # The slow tier's Ray test runs the executor on a local Ray: the `ray` extra (~410 MB), test set-up only.
     "$VENV/bin/python" -c 'import ray.tune' 2>/dev/null ||
       "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[ray]'
     # Both tiers: fast (fakes, tiny models) and slow (the real shipped models). GPU tests are opt-in.
-    exec "$VENV/bin/python" -m pytest -m "not gpu" "$@"
+    exec "$VENV/bin/python" -m pytest -m "not gpu" --durations=30 "$@"
     ;;
   *)
     echo "usage: bash scripts/dev.sh demo|test|vllm [args...]" >&2

@@ -120,3 +120,23 @@ def test_every_arm_estimates_without_running(contract_run, tmp_path: Path) -> No
     assert by["two-shot"].prompt_tokens > by["zero"].prompt_tokens
     assert by["tuned"].training_steps > 0 or any("already in the cache" in n for n in by["tuned"].notes)
     assert by["rag-tuned"].training_steps == 0 or by["rag-tuned"].train_tokens > by["tuned"].train_tokens
+
+
+@pytest.mark.slow
+def test_report_renders_in_a_real_browser(contract_run, tmp_path: Path) -> None:
+    """Headless Chromium opens report.html: the screenshot is not blank, every plot draws
+    something at a visible size, and no script error reaches the console."""
+    from tests.browser import chromium, open_in_browser, png_stats
+
+    if chromium() is None:
+        pytest.skip("no chromium: `bash scripts/dev.sh test` installs Debian's chromium (apt-get, as root)")
+    _, record, run_dir = contract_run
+    page = tmp_path / "report.html"
+    page.write_text(render_html(record, run_dir), encoding="utf-8")
+    view = open_in_browser(page, tmp_path / "browser")
+    assert len(view.svgs) >= 3, "the contract run's report has a cost plot, learning curves and tuning/latency plots"
+    for i, svg in enumerate(view.svgs):
+        assert svg["w"] > 10 and svg["h"] > 10 and svg["marks"] > 0 and svg["shown"] > 100, (i, svg)
+    assert view.errors == [] and view.console_errors == []
+    width, height, ink = png_stats(view.screenshot)
+    assert (width, height) == (1280, 2400) and ink > 0.02, f"screenshot looks blank ({ink:.1%} of pixels drawn)"

@@ -51,6 +51,9 @@ def test_every_method_trains_with_the_same_trainer(adapters) -> None:
     hidden = 32  # the tiny Llama's width
     assert params["prompt_tuning"] == 4 * hidden
     assert params["ia3"] < params["lora"] < params["dora"]  # DoRA adds a magnitude vector per target
+    # IA3 keeps peft's own targets (keys, values, the FFN input), not LoRA's attention default
+    assert adapters["ia3"][1].resolved["target_modules"] == ["down_proj", "k_proj", "v_proj"]
+    assert set(PeftConfig.from_pretrained(adapters["ia3"][0]).feedforward_modules) == {"down_proj"}
 
 
 def test_backend_serves_every_type_side_by_side(adapters, tiny_lm: Path) -> None:

@@ -214,7 +214,7 @@ def test_build_and_search_leave_faiss_and_torch_thread_counts_unchanged(tmp_path
     faiss = pytest.importorskip("faiss")
     import torch
 
-    from advisor.retrieval.threads import faiss_threads
+    from advisor.threads import faiss_threads
 
     torch.get_num_threads()  # torch sets OpenMP threads when it first initialises: do that first
     faiss_before = 3

@@ -76,3 +76,26 @@ def test_context_length_and_info(backend, tiny_llama: Path) -> None:
     assert backend.info.name == "transformers" and backend.info.device == "cpu" and len(backend.info.model_id) == 16
     small = tb.TransformersBackend(task_spec(ModelSpec(name=str(tiny_llama), max_context=128)))
     assert small.context_length == 128
+
+
+def test_thread_setting_is_scoped_to_each_call(backend) -> None:
+    """threads: 1 holds while the backend computes and is restored after: torch's thread count
+    is process-wide, and a later arm (an index build, training) must not inherit it."""
+    seen: list[int] = []
+    real_forward = backend.model.forward
+
+    def spying(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_forward(*args, **kwargs)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        backend.model.forward = spying
+        backend.score_choices([ChoiceRequest(_conv("hello"), ("ham", "spam"))])
+        backend.generate([GenerateRequest(messages=_conv("hello"), max_new_tokens=2)])
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2 and backend.info.threads == 1
+    finally:
+        del backend.model.forward
+        torch.set_num_threads(before)

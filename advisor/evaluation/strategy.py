@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +23,9 @@ from advisor.evaluation.record import SampleExtra, SampleRow
 from advisor.evaluation.sections import ArmDetails, OneOffCost, PrepareFacts, Section
 from advisor.spec.data import Sample, Splits
 from advisor.spec.model import TaskSpec
+
+if TYPE_CHECKING:
+    from advisor.tuning.space import Param
 
 __all__ = ["PrepareContext", "Prediction", "Strategy", "OneOffCost", "Estimate"]
 
@@ -90,6 +93,28 @@ class Strategy(ABC):
         """Task-file problems this arm can see before anything runs (`advisor validate` and the
         loader call it; paths in `spec` are already resolved against the task file's folder):
         raise UserError (the arm's config line is named) or TaskProblem(loc=...) for another field."""
+
+    # -- tuning and data hooks (arms override them; these defaults declare nothing) ----------
+    @staticmethod
+    def search_space(config: BaseModel, spec: TaskSpec, sizes: dict[str, int] | None) -> dict[str, Param]:
+        """What `advisor tune` may vary: {config field: advisor.tuning.space.Param}."""
+        return {}
+
+    @staticmethod
+    def tuning_fixed(config: BaseModel, spec: TaskSpec, sizes: dict[str, int] | None) -> dict[str, Any]:
+        """Config values every trial uses (e.g. a step budget sized to the data)."""
+        return {}
+
+    @staticmethod
+    def seed_dependent(config: BaseModel) -> bool:
+        """Whether the arm's result depends on its seed (it is then repeated under more seeds)."""
+        return False
+
+    @staticmethod
+    def min_train_rows(config: BaseModel) -> int:
+        """Training rows the arm needs (checked when the data is read); default: its shots."""
+        shots = getattr(config, "shots", 0)
+        return shots if isinstance(shots, int) and not isinstance(shots, bool) else 0
 
     @abstractmethod
     def prepare(self, ctx: PrepareContext) -> PrepareFacts:

@@ -29,7 +29,7 @@ import numpy as np
 
 from advisor.progress import Steps
 from advisor.retrieval.embed_progress import progress_sink
-from advisor.retrieval.threads import torch_threads
+from advisor.threads import torch_threads
 
 __all__ = ["Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder", "BACKENDS", "choose_backend"]
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from advisor.artifacts.cache import atomic_write_json, build_folder
-from advisor.retrieval.threads import faiss_threads
+from advisor.threads import faiss_threads
 
 __all__ = ["IndexParams", "VectorIndex", "cache_key", "cached_index", "build_faiss"]
 

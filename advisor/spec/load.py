@@ -120,14 +120,13 @@ def _check_duplicate_labels(path: Path, lines: LineMap, labels: Any) -> None:
 def check_arm_needs(task: LoadedTask, train_rows: int, arms: list[str] | None = None) -> None:
     """Every arm's demand on the train split, checked when the data is read (validate and
     run), so a task that cannot run fails with exit 2 before anything is written. An arm
-    states its need with a `min_train_rows(config)` hook; by default a `shots` setting."""
+    states its need with its `min_train_rows(config)` hook (Strategy's default: its shots)."""
     for i, arm in enumerate(task.spec.arms):
         if arms is not None and arm.name not in arms:
             continue
         config = task.arm_configs.get(arm.name)
-        hook = getattr(registry.strategies.get(arm.strategy), "min_train_rows", None)
-        need = hook(config) if hook is not None else getattr(config, "shots", 0)
-        if isinstance(need, int) and not isinstance(need, bool) and need > train_rows:
+        need = registry.strategies.get(arm.strategy).min_train_rows(config)
+        if need > train_rows:
             field = ("arms", i, "config", "shots")
             raise SpecError(task.path, task.lines.line_of(field), f"arms[{i}].config.shots",
                             f"arm {arm.name!r} needs {need} training examples but the train split has "

@@ -41,7 +41,7 @@ def estimate_tuning(task: LoadedTask, splits: Splits, backend: Backend, cal: Any
         cls = registry.strategies.get(arm.strategy)
         base = task.arm_configs[arm.name]
         space = merge_space(space_of(cls, base, spec, sizes), task.searches.get(arm.name))
-        fixed = dict(getattr(cls, "tuning_fixed", lambda *a: {})(base, spec, sizes) or {})
+        fixed = dict(cls.tuning_fixed(base, spec, sizes) or {})
         for name in ("epochs", "max_steps"):
             if name in space:
                 p = space[name]

@@ -78,8 +78,7 @@ def seed_spreads(task: LoadedTask, results: list[ArmResult], splits: Splits, tes
             continue
         cls = registry.strategies.get(arm.strategy)
         config = task.arm_configs[arm.name]
-        hook = getattr(cls, "seed_dependent", None)
-        if hook is None or not hook(config) or "seed" not in cls.Config.model_fields:
+        if not cls.seed_dependent(config) or "seed" not in cls.Config.model_fields:
             continue
         seeds = seeds_for(config, spec.seed, spec.repeats)
         status(f"repeats: {arm.name} under seeds {', '.join(map(str, seeds[1:]))}")

@@ -82,8 +82,7 @@ SearchSpace = dict[str, Param]
 
 def space_of(strategy_cls: Any, config: BaseModel, spec: Any, sizes: dict[str, int] | None) -> SearchSpace:
     """The arm's own declaration ({} for an arm that declares nothing)."""
-    hook = getattr(strategy_cls, "search_space", None)
-    return dict(hook(config, spec, sizes) or {}) if hook is not None else {}
+    return dict(strategy_cls.search_space(config, spec, sizes) or {})
 
 
 def _number(v: Any) -> bool:

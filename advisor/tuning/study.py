@@ -117,8 +117,7 @@ def study_setup(task: LoadedTask, arm_name: str, splits: Splits, tuning: TuningS
     base = task.arm_configs[arm_name]
     sizes = {"train": len(splits.train), "validation": len(splits.validation), "labels": len(spec.labels or [])}
     space = merge_space(space_of(cls, base, spec, sizes), task.searches.get(arm_name))
-    fixed_hook = getattr(cls, "tuning_fixed", None)
-    fixed = dict(fixed_hook(base, spec, sizes) or {}) if fixed_hook else {}
+    fixed = dict(cls.tuning_fixed(base, spec, sizes) or {})
     metric = spec.primary_metric
     higher = get_metric(metric).higher_is_better
     seed = tuning.seed if tuning.seed is not None else spec.seed

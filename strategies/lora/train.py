@@ -195,11 +195,18 @@ def train_adapter(model_path: Path, train: list[Example], validation: list[Examp
             resolved: ResolvedTraining = resolve_defaults(config, total_before, targets or [])
             if resolved.target_modules == []:
                 resolved = resolved.model_copy(update={"target_modules": "all-linear"})
-            result.resolved = {**resolved.model_dump(), "method": config.method}
+            # IA3 keeps its own targets (keys, values, FFN input from peft's table) unless the user named some:
+            # LoRA's default (the attention projections) would make it scale q, k, v and o instead.
+            targets = config.target_modules if config.method == "ia3" else resolved.target_modules
             model = get_peft_model(model, peft_config(
                 config.method, rank=resolved.rank, alpha=resolved.alpha, dropout=config.dropout,
-                target_modules=resolved.target_modules, virtual_tokens=config.virtual_tokens, init_text=init_text,
+                target_modules=targets, virtual_tokens=config.virtual_tokens, init_text=init_text,
                 tokenizer_path=str(model_path)))
+            if config.method == "ia3":  # say what it really targets
+                applied = model.peft_config["default"].target_modules
+                resolved = resolved.model_copy(update={"target_modules": sorted(applied) if isinstance(applied, (set, list))
+                                                       else applied})
+            result.resolved = {**resolved.model_dump(), "method": config.method}
             result.trainable_params, result.total_params = model.get_nb_trainable_parameters()
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=resolved.learning_rate, weight_decay=config.weight_decay)

@@ -98,9 +98,8 @@ def test_peft_methods_on_smollm2(tmp_path: Path, fresh_artifacts) -> None:
         assert arm.prepare.training.method == arm.name and arm.n == 8
         params[arm.name] = arm.prepare.training.trainable_params
     assert params["dora"] == 921_600 + 30 * (576 + 192 + 192 + 576) and params["prompt_tuning"] == 20 * 576
-    # IA3 measured 30 x 1536 (the down-projection input only): its k/v targets are not applied yet
-    # (open in issue 12's note); the full expectation is 30 x (192 + 192 + 1536).
-    assert params["ia3"] in (30 * 1536, 30 * (192 + 192 + 1536))
+    assert params["ia3"] == 30 * (192 + 192 + 1536)
+    assert record.arm("ia3").prepare.training.resolved.target_modules == ["down_proj", "k_proj", "v_proj"]
 
 
 def test_full_ft_trains_every_weight(tmp_path: Path, fresh_artifacts) -> None:

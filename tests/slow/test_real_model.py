@@ -13,6 +13,7 @@ from advisor.evaluation.runner import RunOptions, run_task
 from advisor.spec import load_task
 from tests.conftest import ROOT
 from tests.factories import task_spec  # noqa: E402
+from tests.slow.demo import demo_copy
 
 pytestmark = pytest.mark.slow
 DEMO = ROOT / "benchmarks" / "sms_spam" / "task.yaml"
@@ -29,10 +30,10 @@ def test_default_models_are_provisioned_offline() -> None:
     assert resolve_model("smollm2-135m-instruct").path == llm.path  # cached, not converted again
 
 
-@pytest.mark.skip(reason="failing after the wave-2 merges, not yet diagnosed (see the closing note of this stop); to fix next")
 def test_demo_task_runs_on_the_real_model(tmp_path: Path) -> None:
     prompting = ["zero-shot", "k-shot", "zero-shot-generate", "k-shot-generate"]  # the lora arm has its own test
-    record, run_dir = run_task(load_task(DEMO), RunOptions(out=tmp_path / "run", limit=16, arms=prompting))
+    task = load_task(demo_copy(tmp_path / "task"))
+    record, run_dir = run_task(task, RunOptions(out=tmp_path / "run", limit=16, arms=prompting))
     assert record.status == "ok" and record.backend.name == "transformers"
     assert [a.name for a in record.arms] == ["zero-shot", "k-shot", "zero-shot-generate", "k-shot-generate"]
     for arm in record.arms:

