@@ -97,3 +97,31 @@ def test_prompting_arms_and_a_tune_on_ray_equal_local_runs(local_ray, tmp_path: 
     assert "Ray Tune" in ray_arm["tuning"]["how"] and len(ray_arm["tuning"]["trials"]) == 2
     assert _rows(tmp_path / "tune-ray") == _rows(tmp_path / "tune-local")
     assert not list(tmp_path.glob("tune-ray/*ray*")), "Ray Tune's files stay out of the run directory"
+
+
+def test_the_serving_actor_answers_every_worker_and_goes_with_close(local_ray) -> None:
+    """The backend in one Ray actor (as `vllm` runs on a cluster; the fake backend here): a task on
+    a worker and the driver get the same answers, and closing it from the driver kills the actor."""
+    from types import SimpleNamespace
+
+    from advisor.backends.base import GenerateRequest
+    from advisor.backends.ray_actor import start_backend_actor
+    from advisor.spec import load_task
+
+    spec = load_task(TASK).spec
+    pool = SimpleNamespace(cluster={k: float(v) for k, v in ray.cluster_resources().items()})
+    backend = start_backend_actor(pool, "fake", spec)
+    requests = [GenerateRequest(messages=[{"role": "user", "content": "spam here"}], max_new_tokens=2)]
+
+    @ray.remote(num_cpus=1)
+    def on_worker(b):
+        texts = [g.text for g in b.generate(requests)]
+        b.close()  # a worker's copy closing does not stop the shared server
+        return texts, os.getpid()
+
+    texts, pid = ray.get(on_worker.remote(backend))
+    assert pid != os.getpid()
+    assert texts == [g.text for g in backend.generate(requests)] == ["spam"]  # still serving after that
+    backend.close()
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(backend.actor.describe.remote(), timeout=30)
