@@ -128,7 +128,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         out.print("  test labels: " + ", ".join(f"{label} {counts.get(label, 0)}" for label in spec.labels))
     out.print(f"  metric {spec.primary_metric}; model {spec.model.name}; backend {spec.backend}")
     for arm in spec.arms:
-        out.print(f"  arm [bold]{arm.name}[/bold] ({arm.strategy}): {task.arm_configs[arm.name].model_dump(exclude_defaults=True) or 'defaults'}")
+        from rich.markup import escape as _escape
+
+        set_ = task.arm_configs[arm.name].model_dump(exclude_defaults=True)
+        shown = ", ".join(f"{k} {v}" for k, v in set_.items()) or "defaults"
+        out.print(f"  arm [bold]{arm.name}[/bold] ({arm.strategy}): {_escape(shown)}")
     return 0
 
 

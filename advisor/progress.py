@@ -86,7 +86,9 @@ class RichReporter(Reporter):
                 self._step_log[key] = (started, now)
                 rate = done / max(now - started, 1e-9)
                 eta = (total - done) / rate if rate > 0 else 0.0
-                self.console.print(f"· {description}: {done:,}/{total:,} ({rate:,.1f}/s, eta {eta:,.0f} s)")
+                speed = f"{rate:,.1f}/s" if rate >= 1 or rate == 0 else f"{1 / rate:,.1f} s each"
+                self.console.print(f"· {label} {done:,}/{total:,} ({speed}, eta {eta:,.0f} s)"
+                                   + (f": {detail}" if detail else ""))
 
     def arm_end(self, name: str, status: str) -> None:
         colour = {"ok": "green", "failed": "red", "cancelled": "yellow"}.get(status, "white")

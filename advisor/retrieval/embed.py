@@ -139,8 +139,7 @@ def choose_backend(requested: str) -> tuple[str, str]:
     has_ort = importlib.util.find_spec("onnxruntime") is not None
     if requested == "auto":
         if has_ort:
-            return "onnx-int8", ("auto: onnxruntime is installed, so the dynamically quantised int8 ONNX export "
-                                 "runs (torch vs onnx vs onnx-int8 speed and recall: benchmarks/bench_embedding.py)")
+            return "onnx-int8", "auto: onnxruntime is installed, so the int8 ONNX export runs"
         return "torch", "auto: onnxruntime is not installed (pip install onnxruntime), so the torch fp32 path runs"
     if requested.startswith("onnx") and not has_ort:
         raise ValueError(f"embedding backend {requested} needs onnxruntime: pip install onnxruntime")

@@ -307,8 +307,7 @@ def _micro_batches(examples: list[Example], batch_size: int, seed: int):
 
 
 def _progress(step: int, steps: int, r: TrainResult, elapsed: float) -> str:
-    eta = (r.train_s / step) * (steps - step) if step else 0.0
+    """The detail beside the step count (the reporter adds the rate and time left)."""
     loss = r.train_curve[-1][1] if r.train_curve else float("nan")
-    val = f" val {r.val_curve[-1][1]:.4f}" if r.val_curve else ""
-    return (f"loss {loss:.4f}{val} "
-            f"{r.tokens / max(1e-9, r.train_s):.0f} tok/s elapsed {elapsed:.0f}s eta {eta:.0f}s")
+    val = f", val loss {r.val_curve[-1][1]:.3f}" if r.val_curve else ""
+    return f"loss {loss:.3f}{val}, {r.tokens / max(1e-9, r.train_s):.0f} tok/s"

@@ -34,4 +34,6 @@ def test_tune_two_trials_per_prompting_arm_on_the_real_model(tmp_path: Path) -> 
     assert set(record.arm("k-shot").tuning.space) == {"shots", "balanced", "calibrate"}
     assert set(record.arm("zero-shot").tuning.space) == {"calibrate"}
     assert record.splits.test_ids == [s.id for s in splits.test[:24]]
-    assert (out / "report.html").read_text().count("best validation accuracy so far") == 1
+    html = (out / "report.html").read_text()  # one tuning chart, a line per tuned arm
+    assert html.count("<figcaption>Tuning: best validation value so far") == 1
+    assert "best validation accuracy so far against trials spent" in html
