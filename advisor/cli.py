@@ -73,9 +73,11 @@ def _parser() -> argparse.ArgumentParser:
                               "response cache, counted at the latency and cost measured when computed)")
         cmd.add_argument("--history", type=Path, help="run history to index this run in "
                                                       "(default: history.sqlite beside the run folder)")
-        cmd.add_argument("--executor", default="local",
-                         help="where arms, tuning trials and seed repeats run (default local: in this process, "
-                              "one after the other)")
+        cmd.add_argument("--executor",
+                         help="where arms, tuning trials and seed repeats run: local (default: in this process, "
+                              "one after the other) or ray (the task's `executor:` block otherwise)")
+        cmd.add_argument("--address", help="ray: the cluster to join (auto, or ray://HOST:10001); default: start a "
+                                           "Ray on this machine for the run")
     val = sub.add_parser("validate", help="check a task file and its data without loading a model")
     val.add_argument("task", type=Path)
     ini = sub.add_parser("init", help="write a commented starter task.yaml from a JSONL/CSV file")
@@ -170,10 +172,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     tuning = _tuning(task, args)
     if args.dry_run:
         return _dry_run(task, arms, args, err, tuning)
-    from advisor.tuning.executor import get_executor
-
+    executor = _executor(task, args, err)
     options = RunOptions(arms=arms, limit=args.limit, backend=args.backend, out=args.out, seed=args.seed,
-                         resume=args.resume, tune=tuning, executor=get_executor(args.executor),
+                         resume=args.resume, tune=tuning, executor=executor,
                          cache=False if args.no_cache else None)
     reporter = RichReporter(err)
     try:
@@ -184,6 +185,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         err.print(f"[yellow]interrupted[/yellow]{f' ({exc})' if str(exc) else ''}: the record is kept and marked "
                   "cancelled; continue it with `advisor run TASK --resume RUN_DIR`")
         return exit_code(exc)
+    finally:
+        executor.close()  # a cluster executor cancels its work and leaves no actor or Ray it started behind
     registry.renderers.get("terminal")(record, run_dir, _console())
     html, md = run_dir / "report.html", run_dir / "report.md"
     _write_atomic(html, registry.renderers.get("html")(record, run_dir))
@@ -193,6 +196,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     index_finished(record, run_dir, args.history)
     return 0 if record.status == "ok" else 1
+
+
+def _executor(task, args: argparse.Namespace, err):
+    """The executor the flags or the task's `executor:` block name (flags win); local by default."""
+    from advisor.tuning.executor import get_executor
+
+    block = task.spec.executor
+    name = args.executor or (block.name if block else "local")
+    address = args.address or (block.address if block and block.name == name else None)
+    if name == "local":
+        if args.address:
+            raise UserError("--address names a Ray cluster: use it with --executor ray")
+        return get_executor("local")
+    executor = get_executor(name, address=address, status=lambda m: err.print(m))
+    startup = getattr(executor, "startup_s", None)
+    if startup is not None:
+        err.print(f"executor {name}: {executor.slots} CPU slots, start-up {startup:.1f} s")
+    return executor
 
 
 def _tuning(task, args: argparse.Namespace):

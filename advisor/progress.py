@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from advisor.forwarded import Forwarded
+
 __all__ = ["Reporter", "NullReporter", "RichReporter", "StepFn", "Steps"]
 
 # step(label, done, total, detail): a long one-off job (LoRA training, embedding a corpus)
@@ -18,8 +20,12 @@ def no_step(label: str, done: int, total: int, detail: str = "") -> None:
     """A StepFn that ignores the report (tests, library use)."""
 
 
-class Reporter:
-    """Receives progress events; the base class ignores them (tests, library use)."""
+class Reporter(Forwarded):
+    """Receives progress events; the base class ignores them (tests, library use).
+
+    A unit running on another worker gets a stub that forwards these calls to the driver."""
+
+    forwarded = ("status", "arm_start", "advance", "arm_end", "step")
 
     def status(self, message: str) -> None: ...
     def arm_start(self, name: str, total: int) -> None: ...

@@ -78,6 +78,9 @@ case "${1:-}" in
     shift
     [ "${ADVISOR_SKIP_VLLM:-0}" = 1 ] || setup_vllm
     [ "${ADVISOR_SKIP_BROWSER:-0}" = 1 ] || setup_browser
+    # The slow tier's Ray test runs the executor on a local Ray: the `ray` extra (~410 MB), test set-up only.
+    "$VENV/bin/python" -c 'import ray.tune' 2>/dev/null ||
+      "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[ray]'
     # Both tiers: fast (fakes, tiny models) and slow (the real shipped models). GPU tests are opt-in.
     exec "$VENV/bin/python" -m pytest -m "not gpu" --durations=30 "$@"
     ;;

@@ -40,7 +40,7 @@ from advisor.backends.dtype import resolve_dtype
 from advisor.spec.model import ModelSpec, TaskSpec
 from advisor.spec.serving import ServingSpec
 
-__all__ = ["VllmBackend", "lora_rank_for", "tpot"]
+__all__ = ["VllmBackend", "lora_rank_for", "tensor_parallel_args", "tpot"]
 
 LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # --max-lora-rank values vLLM accepts
 MAX_RESTARTS = 2  # restarts of a server that died, per run
@@ -50,6 +50,12 @@ MAX_RESTARTS = 2  # restarts of a server that died, per run
 # those, so each label recomputes the whole prompt). Both give the same log-probabilities.
 CHOICE_METHODS = ("forced", "prompt_logprobs")
 FORCED_TOLERANCE = 1e-3  # nats: forced and prompt log-probabilities must agree this closely (checked once)
+
+
+def tensor_parallel_args(serving: ServingSpec) -> list[str]:
+    """vLLM's flag for a model sharded over several GPUs (nothing for one)."""
+    n = serving.tensor_parallel_size
+    return ["--tensor-parallel-size", str(n)] if n > 1 else []
 
 
 def lora_rank_for(spec: TaskSpec | None, serving: ServingSpec) -> int | None:
@@ -115,7 +121,8 @@ class VllmBackend(Backend):
             self.server = VllmServer(python, resolved.path, self.served, dtype=dtype,
                                      max_model_len=serving.max_model_len, device=self.device, port=serving.port,
                                      lora_rank=self.lora_rank, kv_cache_gib=serving.kv_cache_gib,
-                                     extra_args=serving.server_args, status=self.status)
+                                     extra_args=[*tensor_parallel_args(serving), *serving.server_args],
+                                     status=self.status)
             self.status(f"starting a vLLM server for {model.name} ({self.server.python})")
             self.server.start(serving.startup_timeout_s)
             self.client = self._client(self.server.base_url)

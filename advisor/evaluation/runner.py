@@ -28,12 +28,13 @@ from advisor.artifacts.models import cache_root
 from advisor.progress import NullReporter, Reporter
 from advisor.evaluation.quality import row_checks
 from advisor.evaluation.record import (
-    ArmResult, BackendRecord, RunRecord, SampleRow, SplitsInfo, TaskInfo, append_samples, read_record, read_samples,
+    ArmResult, BackendRecord, RunRecord, SampleRow, SplitsInfo, TaskInfo, read_record, read_samples,
     write_record,
 )
 from advisor.evaluation.cache_use import ResponseCacheRun, cache_use
 from advisor.evaluation.rundir import claim_run_dir, repair_samples
 from advisor.evaluation.scoring import score
+from advisor.evaluation.sink import ArmSink
 from advisor.spec.load import LoadedTask, check_arm_needs
 from advisor.evaluation.strategy import PrepareContext, Prediction, Strategy
 from advisor.evaluation.summary import summarize_rows
@@ -98,8 +99,9 @@ def _checks(spec, sample: Sample, p: Prediction) -> dict[str, Any]:
 
 def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Backend, ctx: PrepareContext,
              run_dir: Path, reporter: Reporter, done: list[SampleRow],
-             interrupts: list[KeyboardInterrupt] | None = None) -> ArmResult:
+             interrupts: list[KeyboardInterrupt] | None = None, sink: ArmSink | None = None) -> ArmResult:
     spec = task.spec
+    sink = sink or ArmSink(run_dir, done)  # on another worker: a stub that streams rows to the driver
     arm = spec.arms[arm_index]
     config = task.arm_configs[arm.name]
     result = ArmResult(name=arm.name, strategy=arm.strategy, status="ok", config=config.model_dump(mode="json"),
@@ -131,7 +133,7 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
             if isinstance(backend, CachedBackend) and fresh:
                 backend.settle(busy / fresh)  # the cache keeps the busy share this run measured for them
             new_rows = _rows(arm.name, part, preds, task, busy)
-            append_samples(run_dir, new_rows)
+            sink.append(new_rows)
             rows += new_rows
             reporter.advance(arm.name, len(part))
             failure = backend.take_failure()  # e.g. the vLLM server died
@@ -150,13 +152,9 @@ def _run_arm(task: LoadedTask, arm_index: int, test: list[Sample], backend: Back
     except Exception as exc:  # an arm's bug or a backend failure must not sink the other arms
         result.status = "failed"
         result.errors.append(f"{type(exc).__name__}: {exc}")
-        with (run_dir / "errors.log").open("a") as fh:
-            fh.write(f"--- arm {arm.name} ---\n{traceback.format_exc()}\n")
+        sink.error_log(f"--- arm {arm.name} ---\n{traceback.format_exc()}\n")
     finally:
-        try:  # the file is the truth: an interrupt between an append and `rows +=` must not skew n
-            rows = _on_disk(run_dir, arm.name, test)
-        except UserError:
-            pass
+        rows = sink.recorded(arm.name, test, rows)  # locally the file is the truth
         order = {s.id: i for i, s in enumerate(test)}
         rows.sort(key=lambda r: order.get(r.id, len(order)))
         summary = summarize_rows(rows, spec)
@@ -257,7 +255,9 @@ def run_task(task: LoadedTask, options: RunOptions | None = None, reporter: Repo
             read_samples(run_dir)  # damage that is not a torn tail stops the resume here, with its line
         run_id = previous.run_id if previous else new_id
         reporter.status(f"loading backend {backend_name} with model {spec.model.name}")
-        backend = make_backend(backend_name, task, reporter, cached=True, cache=options.cache)
+        serve = getattr(options.executor, "serve", None)  # a cluster executor may host the server in an actor
+        served = serve(backend_name, task, reporter.status) if serve else None  # (not under the response cache)
+        backend = served or make_backend(backend_name, task, reporter, cached=True, cache=options.cache)
         record = RunRecord(
             run_id=run_id, created=previous.created if previous else _now(), status="running", task=_task_info(task),
             spec=spec,
@@ -302,6 +302,7 @@ def _run_arms(task: LoadedTask, spec, test: list[Sample], splits, chosen: list[s
                     backend=backend, status=reporter.status, step=reporter.step)
     from advisor.tuning.driver import apply_tuning, attach_tuning, tune_arms
     from advisor.tuning.executor import LocalExecutor, Unit
+    from advisor.tuning.resources import resources_for
 
     executor = options.executor or LocalExecutor()
     order = {a.name: i for i, a in enumerate(spec.arms)}
@@ -325,7 +326,9 @@ def _run_arms(task: LoadedTask, spec, test: list[Sample], splits, chosen: list[s
             ctx = PrepareContext(arm_name=arm.name, **ctx_base)
             units.append(Unit(key=f"arm/{spec.name}/{arm.name}", fn=_run_arm,
                               kwargs=dict(task=task, arm_index=i, test=test, backend=backend, ctx=ctx, run_dir=run_dir,
-                                          reporter=reporter, done=done, interrupts=interrupts)))
+                                          reporter=reporter, done=done, interrupts=interrupts,
+                                          sink=ArmSink(run_dir, done)),
+                              resources=resources_for(arm.strategy, task.arm_configs[arm.name], spec).as_dict()))
 
         def arm_done(unit_result) -> None:
             result = unit_result.value

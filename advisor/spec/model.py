@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from advisor.spec.executor import ExecutorSpec
 from advisor.spec.base import Strict
 from advisor.spec.corpus import CorpusSpec
 from advisor.spec.evaluation import EvaluationSpec
@@ -131,6 +132,7 @@ class TaskSpec(Strict):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec,
                                        description="extra metrics, degenerate/groundedness thresholds")
     tuning: TuningSpec | None = Field(None, description="equal-budget tuning for `advisor tune` (see advisor.spec.tuning)")
+    executor: ExecutorSpec | None = Field(None, description="where arms and trials run (see advisor.spec.executor)")
     repeats: int = Field(1, ge=1, le=50, description="seeds each seed-dependent arm runs with (demo draws, LoRA "
                                                      "init and data order); the record keeps every seed's metric")
 

@@ -43,4 +43,6 @@ class ServingSpec(Strict):
     max_lora_rank: int | None = Field(
         None, ge=1, le=512, description="--max-lora-rank: the largest adapter rank served; default: the largest "
                                         "`rank` among the task's LoRA arms, at least 16")
+    tensor_parallel_size: int = Field(1, ge=1, le=64, description="GPUs one started vLLM server shards the model "
+                                                                  "over (--tensor-parallel-size)")
     server_args: list[str] = Field(default_factory=list, description="extra arguments for the vLLM server")

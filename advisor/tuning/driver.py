@@ -40,12 +40,14 @@ def tune_arms(task: LoadedTask, splits: Splits, backend: Backend, arms: list[str
     executor = executor or LocalExecutor()
     firewalled = validation_only(splits)  # from here on nothing below can reach the test split
     storage = run_dir / STORAGE_FILE if run_dir is not None else None
-    units = [Unit(key=f"tune/{task.spec.name}/{name}", fn=tune_arm,
+    study = getattr(executor, "tune_arm", None)  # an engine with its own tuner (Ray Tune) runs each study itself
+    units = [Unit(key=f"tune/{task.spec.name}/{name}", fn=study or tune_arm,
                   kwargs=dict(task=task, arm_name=name, splits=firewalled, backend=backend, tuning=tuning,
                               storage=storage, cache_dir=cache_dir, executor=executor, status=status))
              for name in arms]
     out: dict[str, TuningResult] = {}
-    for name, result in zip(arms, executor.map(units)):
+    run = LocalExecutor().map if study else executor.map  # the study spreads its trials on the cluster
+    for name, result in zip(arms, run(units)):
         if result.ok:
             out[name] = result.value
         else:

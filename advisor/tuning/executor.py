@@ -84,12 +84,17 @@ class LocalExecutor:
 
 executors: Registry[Any] = Registry("executors")
 executors.register("local", LocalExecutor)
+executors.register("ray", "advisor.tuning.ray_executor:RayExecutor")  # Ray is imported only when chosen
 
 
-def get_executor(name: str = "local") -> Executor:
-    """A fresh executor by registered name (third parties: the `advisor.executors` entry-point group)."""
+def get_executor(name: str = "local", **options: Any) -> Executor:
+    """A fresh executor by registered name (third parties: the `advisor.executors` entry-point group);
+    `options` (e.g. Ray's address) go to its constructor, those that are None are left out."""
     from advisor.errors import UserError
 
     if name not in executors:
         raise UserError(f"unknown executor {name!r}; expected one of: {', '.join(executors.names())}")
-    return executors.get(name)()
+    options = {k: v for k, v in options.items() if v is not None}
+    if options and name == "local":
+        raise UserError(f"--address is for a cluster executor (ray); the local executor takes no {', '.join(options)}")
+    return executors.get(name)(**options)

@@ -29,10 +29,11 @@ from advisor.spec.data import Sample, Splits
 from advisor.spec.load import LoadedTask
 from advisor.spec.tuning import TuningSpec
 from advisor.tuning.executor import Executor, LocalExecutor, Unit
+from advisor.tuning.resources import resources_for
 from advisor.tuning.results import TrialResult, TuningResult
 from advisor.tuning.space import merge_space, space_of, trial_config
 
-__all__ = ["validation_only", "evaluate_config", "tune_arm", "TrialStopped", "space_size"]
+__all__ = ["validation_only", "evaluate_config", "tune_arm", "TrialStopped", "space_size", "summarize", "study_setup"]
 
 
 class TrialStopped(Exception):
@@ -105,14 +106,9 @@ def space_size(space: dict) -> float:
     return size
 
 
-def tune_arm(task: LoadedTask, arm_name: str, splits: Splits, backend: Backend, tuning: TuningSpec, *,
-             storage: Path | None, cache_dir: Path, executor: Executor | None = None,
-             status: Callable[[str], None] = lambda m: None) -> TuningResult:
-    """Spend the budget on one arm; every trial and the chosen configuration are returned."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    executor = executor or LocalExecutor()
+def study_setup(task: LoadedTask, arm_name: str, splits: Splits, tuning: TuningSpec) -> tuple:
+    """What a study of one arm works with (local or on Ray): splits, validation items, arm, its
+    class and own config, the search space, fixed trial settings, metric, direction and seed."""
     spec = task.spec
     splits = validation_only(splits)
     items = splits.validation[: tuning.max_validation] if tuning.max_validation else splits.validation
@@ -125,6 +121,19 @@ def tune_arm(task: LoadedTask, arm_name: str, splits: Splits, backend: Backend, 
     metric = spec.primary_metric
     higher = get_metric(metric).higher_is_better
     seed = tuning.seed if tuning.seed is not None else spec.seed
+    return splits, items, arm, cls, base, space, fixed, metric, higher, seed
+
+
+def tune_arm(task: LoadedTask, arm_name: str, splits: Splits, backend: Backend, tuning: TuningSpec, *,
+             storage: Path | None, cache_dir: Path, executor: Executor | None = None,
+             status: Callable[[str], None] = lambda m: None) -> TuningResult:
+    """Spend the budget on one arm; every trial and the chosen configuration are returned."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    executor = executor or LocalExecutor()
+    spec = task.spec
+    splits, items, arm, cls, base, space, fixed, metric, higher, seed = study_setup(task, arm_name, splits, tuning)
     budget = tuning.budget
     name = f"{arm_name}-" + _digest({"space": {k: p.model_dump() for k, p in space.items()}, "fixed": fixed,
                                      "base": base.model_dump(mode="json"), "metric": metric, "seed": seed,
@@ -199,7 +208,7 @@ def tune_arm(task: LoadedTask, arm_name: str, splits: Splits, backend: Backend, 
                         kwargs=dict(task=task, arm_name=arm_name, config=config, splits=splits, items=items,
                                     backend=backend, cache_dir=cache_dir, report=reporter(trial, intermediate),
                                     status=status),
-                        resources={"cpus": 1, "gpus": 1 if arm.strategy == "lora" else 0})
+                        resources=resources_for(arm.strategy, config, spec, kind="trial").as_dict())
             batch.append((trial, params, key, intermediate, unit))
         if not batch:
             continue
@@ -230,9 +239,17 @@ def _result(study: Any, space: dict, fixed: dict, base: Any, cls: Any, tuning: T
                           seconds=float(t.user_attrs.get("seconds", 0.0)), intermediate=t.user_attrs.get("intermediate", []),
                           note=t.user_attrs.get("note"), enqueued=bool(t.user_attrs.get("enqueued")))
               for t in study.trials if t.state in states]
+    own_outside = {t.number for t in study.trials if t.user_attrs.get("enqueued") and not t.params}
+    return summarize(trials, own_outside, space, fixed, base, cls, tuning, seed, metric, higher, items, storage)
+
+
+def summarize(trials: list[TrialResult], own_outside: set[int], space: dict, fixed: dict, base: Any, cls: Any,
+              tuning: TuningSpec, seed: int, metric: str, higher: bool, items: list[Sample], storage: Path | None,
+              how: str | None = None) -> TuningResult:
+    """The record of a finished study (local Optuna or Ray Tune): best trial, chosen config, every trial."""
     complete = [t for t in trials if t.state == "complete" and t.value is not None]
     best = (max if higher else min)(complete, key=lambda t: t.value) if complete else None
-    best_params = {} if best is None or (best.enqueued and not study.trials[best.number].params) else best.params
+    best_params = {} if best is None or best.number in own_outside else best.params
     baseline = next((t.value for t in trials if t.enqueued and t.state == "complete"), None)
     # The chosen config keeps the trials' fixed settings (so a LoRA adapter trained in the best
     # trial is reused from the cache), except those that only make trials cheaper (`trial_only`).
@@ -248,4 +265,4 @@ def _result(study: Any, space: dict, fixed: dict, base: Any, cls: Any, tuning: T
         storage=str(storage) if storage else None,
         how=(f"each trial: the arm prepared with the trial's configuration, then {len(items)} validation items "
              f"scored with {metric} through the run's backend; seconds = wall time of prepare + validation "
-             "(time.perf_counter); the test split is never passed to tuning"))
+             "(time.perf_counter); the test split is never passed to tuning" + (f"; {how}" if how else "")))
