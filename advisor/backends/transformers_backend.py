@@ -111,12 +111,22 @@ class TransformersBackend(Backend):
 
     name = "transformers"
 
-    def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None,
-                 described: _Described | None = None) -> None:
+    def __init__(self, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> None:
         super().__init__(spec, status=status)
+        self._setup(spec, _describe(spec, status))
+
+    def _setup(self, spec: TaskSpec, described: _Described) -> None:
         self._threads = spec.model.threads  # set for each call and restored after it (torch's setting is process-wide)
         with torch_threads(self._threads):
-            self._load_model(spec, described or _describe(spec, status))
+            self._load_model(spec, described)
+
+    @classmethod
+    def _built_from(cls, spec: TaskSpec, status: Callable[[str], None] | None, described: _Described) -> "TransformersBackend":
+        """The backend for an earlier `describe` (its tokenizer and info reused; the weights loaded now)."""
+        backend = cls.__new__(cls)
+        Backend.__init__(backend, spec, status=status)
+        backend._setup(spec, described)
+        return backend
 
     @classmethod
     def describe(cls, spec: TaskSpec, *, status: Callable[[str], None] | None = None) -> BackendDescription:
@@ -124,7 +134,7 @@ class TransformersBackend(Backend):
         d = _describe(spec, status)
         return BackendDescription(spec=spec, info=d.info, context_length=d.context_length,
                                   count_tokens=lambda convs: [len(d.chat.prompt_ids(m)) for m in convs],
-                                  build=lambda: cls(spec, status=status, described=d))
+                                  build=lambda: cls._built_from(spec, status, d))
 
     def _load_model(self, spec: TaskSpec, d: _Described) -> None:
         import torch
