@@ -38,6 +38,24 @@ def _make_stub(stub_cls: type, channel: Any, cid: int, names: tuple[str, ...]) -
     return stub_cls(channel, cid, names)
 
 
+class _ForwardedMethod:
+    """A forwarded method taken off its object (`status=reporter.status`). It pickles as
+    `getattr(object, name)`, so inside `forwarding` it becomes the stub's forwarding call;
+    a plain bound method would pickle (with cloudpickle, as Ray does) as the real function
+    bound to the stub, and run the driver's code on a stand-in that has none of its state."""
+
+    __slots__ = ("obj", "name", "bound")
+
+    def __init__(self, obj: Any, name: str, bound: Callable[..., Any]) -> None:
+        self.obj, self.name, self.bound = obj, name, bound
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.bound(*args, **kwargs)
+
+    def __reduce__(self) -> Any:
+        return (getattr, (self.obj, self.name))
+
+
 class Forwarded:
     """A driver-side object whose calls a remote executor forwards instead of shipping it.
 
@@ -46,6 +64,12 @@ class Forwarded:
 
     forwarded: ClassVar[tuple[str, ...]] = ()
     stub: ClassVar[type] = Stub
+
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if name in type(self).forwarded and callable(value):
+            return _ForwardedMethod(self, name, value)
+        return value
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         ctx = getattr(_state, "ctx", None)

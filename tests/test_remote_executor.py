@@ -216,6 +216,37 @@ def test_driver_objects_are_forwarded_not_shipped(tmp_path: Path) -> None:
     assert pickle.loads(pickle.dumps(reporter)).lines == ["worker doubles 5"]  # outside an executor: itself
 
 
+_SENT: list = []
+
+
+class _ListChannel:
+    """A channel whose copies (a worker's) all deliver into one module-level list, as a Ray queue does."""
+
+    def send(self, message) -> None:
+        _SENT.append(message)
+
+
+def test_a_forwarded_method_taken_off_its_object_is_forwarded_too() -> None:
+    """`status=reporter.status` shipped with cloudpickle (as Ray ships units) calls the driver's
+    reporter by message, not the reporter's code on a stand-in without its state."""
+    cloudpickle = pytest.importorskip("cloudpickle")
+    from advisor.forwarded import Forwarding, forwarding
+
+    reporter = Recorder()
+    ctx = Forwarding(_ListChannel())
+    _SENT.clear()
+    with forwarding(ctx):
+        payload = cloudpickle.dumps({"status": reporter.status})
+    say = pickle.loads(payload)["status"]
+    say("from a worker")
+    assert reporter.lines == [] and len(_SENT) == 1
+    for message in _SENT:
+        ctx.apply(message)
+    assert reporter.lines == ["from a worker"]
+    reporter.status("on the driver")  # taken off the object on the driver, it is the real method
+    assert reporter.lines[-1] == "on the driver"
+
+
 def test_a_run_on_fake_workers_equals_a_local_run(task_dir: Path, tmp_path: Path) -> None:
     task = load_task(task_dir / "task.yaml")
     local, _ = run_task(task, RunOptions(backend="fake", arms=["zero", "two-shot"], out=tmp_path / "local"))

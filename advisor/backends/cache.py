@@ -165,8 +165,8 @@ class CachedBackend(Backend):
 
     # everything a backend exposes besides answering (stats, close, backend-specific attributes) is the real one's
     def __getattr__(self, attr: str):
-        if attr.startswith("_") or attr in ("description", "store"):
-            raise AttributeError(attr)
+        if attr.startswith("_") or attr in ("description", "store", "inner", "loaded", "info", "context_length"):
+            raise AttributeError(attr)  # (a property that raised AttributeError lands here: never delegate it)
         return getattr(self.inner, attr)
 
     @property
