@@ -28,10 +28,8 @@ def test_rag_retrieves_the_answers_and_beats_closed_book(tmp_path: Path) -> None
     assert 0 < retrieval.latency_p50_ms < 500  # one MiniLM query + a flat search over ~300 vectors
     index = rag.prepare.index
     assert index.dims == 384 and index.vectors > 200 and index.kind == "flat"
-    import importlib.util
-
-    wanted = "onnx-int8" if importlib.util.find_spec("onnxruntime") else "torch"  # embed_backend auto
-    assert index.embed_backend == wanted and index.embed_backend_why.startswith("auto:")
+    # embed_backend auto is the reference torch path (int8 ONNX changed recall: bench_embedding.py)
+    assert index.embed_backend == "torch" and index.embed_backend_why.startswith("auto:")
     assert rag.metrics["contains_answer"] > closed.metrics["contains_answer"]
     assert rag.usage.prompt_tokens > 3 * closed.usage.prompt_tokens  # passages make prompts longer
 
