@@ -151,8 +151,8 @@ class VllmBackend(Backend):
             client.counters = self.client.counters
         return client
 
-    def _dead(self) -> bool:
-        return self.server is not None and not self.server.alive()
+    def _dead(self, settle_s: float = 0.0) -> bool:
+        return self.server is not None and not self.server.alive(settle_s)
 
     def _check_attached(self, base_url: str) -> None:
         try:
@@ -189,7 +189,7 @@ class VllmBackend(Backend):
                 f"{log_tail(self.server.log_path, 8)}")
 
     def _after_call(self, errors: int) -> None:
-        if errors and self._failure is None and self.server is not None and not self.server.alive(settle_s=1.0):
+        if errors and self._failure is None and self._dead(settle_s=1.0):  # a dying server's guard exits a moment later
             self._failure = self._death_note()
 
     def take_failure(self) -> str | None:
