@@ -4,8 +4,11 @@ Each metric declares whether higher is better, how one item is scored and which 
 it gets, so the decision layer never assumes it. Every lookup goes through
 `advisor.registry.metrics`: a metric registered there (here, by a third party or a test)
 is scored, summarised, tested and reported like the built-in ones.
-Classification uses scikit-learn's implementations; QA and extraction use SQuAD-style
-normalised exact match and token F1. A prediction of None (the model's output matched no
+Classification metrics (accuracy, macro-F1, the confusion matrix) are plain Python that
+gives scikit-learn's values (a test compares them): importing scikit-learn pulls in scipy
+and pandas, several seconds in each fresh process, and every Ray worker is one (it scored
+its first rows seconds late). QA and extraction use SQuAD-style normalised exact match and
+token F1. A prediction of None (the model's output matched no
 label) counts as wrong and shows in the confusion matrix as "(none)".
 """
 
@@ -95,17 +98,36 @@ class Metric:
 
 
 def _accuracy(targets, preds, labels) -> float:
-    from sklearn.metrics import accuracy_score
-
-    return float(accuracy_score(list(targets), [p if p is not None else NONE_LABEL for p in preds]))
+    """sklearn.metrics.accuracy_score with None predictions as NONE_LABEL."""
+    targets = list(targets)
+    hits = sum(t == (p if p is not None else NONE_LABEL) for t, p in zip(targets, preds))
+    return hits / len(targets) if targets else 0.0
 
 
 def _macro_f1(targets, preds, labels) -> float:
-    from sklearn.metrics import f1_score
-
+    """sklearn.metrics.f1_score(average="macro", zero_division=0) over `labels` (else the targets'
+    labels): per label 2 tp / (2 tp + fp + fn), 0 where the label is in neither column."""
+    targets = list(targets)
     preds = [p if p is not None else NONE_LABEL for p in preds]
-    labels = list(labels) if labels else sorted(set(targets))
-    return float(f1_score(list(targets), preds, labels=labels, average="macro", zero_division=0))
+    names = list(labels) if labels else sorted(set(targets))
+    if not names:
+        return 0.0
+    tp = Counter(t for t, p in zip(targets, preds) if t == p)
+    in_targets, in_preds = Counter(targets), Counter(preds)
+    return sum(2 * tp[n] / (in_targets[n] + in_preds[n]) if in_targets[n] + in_preds[n] else 0.0
+               for n in names) / len(names)
+
+
+def _confusion(targets: Sequence[str], preds: Sequence[str], cols: Sequence[str]) -> list[list[int]]:
+    """sklearn.metrics.confusion_matrix(labels=cols): rows true, columns predicted; pairs with a
+    label outside `cols` are left out."""
+    index = {name: i for i, name in enumerate(cols)}
+    matrix = [[0] * len(cols) for _ in cols]
+    for t, p in zip(targets, preds):
+        i, j = index.get(t), index.get(p)
+        if i is not None and j is not None:
+            matrix[i][j] += 1
+    return matrix
 
 
 def _mean(items) -> float:
@@ -175,10 +197,8 @@ def score(task_type: str, targets: Sequence[str], predictions: Sequence[str | No
         item_scores = [token_f1(p, t) for p, t in zip(predictions, targets)]
     confusion = None
     if task_type == "classification" and labels:
-        from sklearn.metrics import confusion_matrix
-
         cols = list(labels) + ([NONE_LABEL] if any(p is None for p in predictions) else [])
         preds = [p if p is not None else NONE_LABEL for p in predictions]
-        matrix = confusion_matrix(list(targets), preds, labels=cols).tolist() if targets else []
+        matrix = _confusion(list(targets), preds, cols) if targets else []
         confusion = Confusion(labels=cols, matrix=matrix)
     return ScoreResult(metrics=values, correct=correct, item_scores=item_scores, confusion=confusion)
