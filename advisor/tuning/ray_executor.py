@@ -11,7 +11,8 @@ running. Ray is imported here only, so `import advisor` and the local executor n
   read from there by every worker; artifacts are content-addressed in the cache folder, so a
   worker builds an index or adapter once, and a cluster that shares the cache folder (NFS,
   `ADVISOR_CACHE`) builds it once for all workers.
-- Progress and sample rows stream back over a Ray queue and the driver alone writes the run
+- Progress and sample rows stream back over a Ray queue, put there in batches by a background
+  thread of the worker (`advisor.tuning.outbox`), and the driver alone writes the run
   directory (`advisor.forwarded`, `advisor.evaluation.sink`).
 - A worker that dies fails only its unit: it is resubmitted once, then recorded with the
   reason (`RemoteExecutor`). Ctrl-C cancels every running task (force: their workers are
@@ -27,10 +28,12 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from typing import Any
 
 from advisor.backends.base import Backend
 from advisor.tuning.executor import Unit
+from advisor.tuning.outbox import outbox_for
 from advisor.tuning.remote import RemoteExecutor, WorkerLost, run_unit
 from advisor.tuning.resources import fit
 
@@ -38,13 +41,19 @@ __all__ = ["RayExecutor", "RayPool", "ray_processes"]
 
 
 class _QueueChannel:
-    """The channel workers send forwarded calls on: a Ray queue actor (picklable handle)."""
+    """The channel workers send forwarded calls on: a Ray queue actor (picklable handle).
+
+    A worker never puts on the queue from the unit's thread: a blocking `ray.get` there makes
+    Ray lend the unit's CPU away and start a fresh worker process for a queued unit. Messages
+    go through this process's outbox instead (`advisor.tuning.outbox`): a background thread
+    puts what accumulated in one call, and `run_unit` waits for it before the result returns."""
 
     def __init__(self, queue: Any) -> None:
         self.queue = queue
+        self.key = ("ray-queue", uuid.uuid4().hex)  # one outbox per queue in each worker process
 
     def send(self, message: tuple) -> None:
-        self.queue.put(message)
+        outbox_for(self.key, self.queue.put_nowait_batch).send(message)
 
 
 def _worker(fn: Any, kwargs: dict[str, Any], shared_names: list[str], *shared: Any) -> tuple[Any, float]:

@@ -35,6 +35,7 @@ from advisor.spec.data import Sample, Splits
 from advisor.spec.load import LoadedTask
 from advisor.spec.tuning import TuningSpec
 from advisor.tuning.executor import Unit
+from advisor.tuning.outbox import flush_outboxes
 from advisor.tuning.remote import RemoteExecutor
 from advisor.tuning.resources import fit, resources_for
 from advisor.tuning.results import TrialResult, TuningResult
@@ -63,7 +64,10 @@ def _trial(params: dict, *, task: LoadedTask, arm_name: str, splits: Splits, ite
         tune.report({"value": float(value), "step": int(step), "final": 0})
 
     config = trial_config(config_cls, base, params, fixed)
-    value = evaluate_config(task, arm_name, config, splits, items, backend, cache_dir, report=report)
+    try:
+        value = evaluate_config(task, arm_name, config, splits, items, backend, cache_dir, report=report)
+    finally:
+        flush_outboxes()  # its progress messages reach the driver's queue before the trial ends
     tune.report({"value": float(value), "final": 1})
 
 

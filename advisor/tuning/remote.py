@@ -20,6 +20,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from advisor.forwarded import Forwarding, forwarding
 from advisor.tuning.executor import Unit, UnitResult
+from advisor.tuning.outbox import DeliveryError, flush_outboxes
 
 __all__ = ["WorkerLost", "Pool", "RemoteExecutor", "run_unit"]
 
@@ -29,9 +30,18 @@ class WorkerLost(RuntimeError):
 
 
 def run_unit(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, float]:
-    """What a worker runs: the unit's function, and its wall seconds (time.perf_counter)."""
+    """What a worker runs: the unit's function, and its wall seconds (time.perf_counter). The
+    messages it sent the driver are delivered before it returns (`advisor.tuning.outbox`)."""
     started = time.perf_counter()
-    value = fn(**kwargs)
+    try:
+        value = fn(**kwargs)
+    except BaseException:
+        try:
+            flush_outboxes()  # its error trace and last rows still reach the driver
+        except DeliveryError:
+            pass  # the unit's own error is the one to report
+        raise
+    flush_outboxes()
     return value, time.perf_counter() - started
 
 
