@@ -11,7 +11,9 @@ serial work: splits, record, decision); both runs in one
 process, one after the other, so machine load hits both. Ray's start-up overhead is reported
 apart: `ray.init` plus a round that starts the 2 worker processes; the ratio is given without
 it (a cluster that is already up) and with it (a Ray started for this one run). Both sides
-are warmed up by one untimed run first (imports, data, the workers' first arm).
+are warmed up by one untimed run first (imports, data, the workers' first arm). The response
+cache is off in every run (`cache=False`): with it on, the warm-up would answer the timed runs
+from the cache and nothing would be measured.
 
     python benchmarks/bench_ray.py [--arms 4] [--limit 60] [--delay 0.05]
 """
@@ -88,7 +90,7 @@ def main() -> None:
             timed = Timed(executor)
             started = time.perf_counter()
             record, _ = run_task(task, RunOptions(backend="fake", limit=args.limit, out=folder / name,
-                                                  executor=timed))
+                                                  executor=timed, cache=False))
             return time.perf_counter() - started, {a.name: a.metrics for a in record.arms}, timed.seconds
 
         run(LocalExecutor(), "warm-up")  # imports, data loading and scoring code warmed for both sides
