@@ -52,7 +52,9 @@ class RichReporter(Reporter):
                                  disable=not console.is_terminal)  # a log gets the lines of `step` instead
         self.tasks: dict[str, Any] = {}
         self._step_done: dict[str, int] = {}
-        self._step_log: dict[str, tuple[float, float]] = {}  # step -> (started, last line printed), perf_counter s
+        self._step_log: dict[str, tuple[float, float]] = {}  # job -> (started, last line printed), perf_counter s
+        self._arm_done: dict[str, int] = {}
+        self._arm_total: dict[str, int] = {}
         self.log_every_s = 10.0
         self.started = False
 
@@ -64,9 +66,13 @@ class RichReporter(Reporter):
             self.progress.start()
             self.started = True
         self.tasks[name] = self.progress.add_task(f"arm {name}", total=total)
+        self._arm_done[name], self._arm_total[name] = 0, total
+        self._log_line(f"arm:{name}", f"arm {name}", 0, total, restart=True)
 
     def advance(self, name: str, n: int) -> None:
         self.progress.advance(self.tasks[name], n)
+        self._arm_done[name] = self._arm_done.get(name, 0) + n
+        self._log_line(f"arm:{name}", f"arm {name}", self._arm_done[name], self._arm_total.get(name, 0))
 
     def step(self, label: str, done: int, total: int, detail: str = "") -> None:
         if not self.started:
@@ -76,19 +82,26 @@ class RichReporter(Reporter):
         description = f"{label} {detail}".strip()
         if key not in self.tasks or done < self._step_done.get(key, 0):  # a new job under the same label
             self.tasks[key] = self.progress.add_task(description, total=max(1, total))
-        if done < self._step_done.get(key, 0) or key not in self._step_log:
-            self._step_log[key] = (time.perf_counter(), time.perf_counter())
+        restart = done < self._step_done.get(key, 0)
         self._step_done[key] = done
         self.progress.update(self.tasks[key], completed=done, total=max(1, total), description=description)
-        if not self.console.is_terminal:  # a log (CI, nohup, a pipe): a bar shows nothing there, so a line every 10 s
-            started, last = self._step_log[key]
-            now = time.perf_counter()
-            if now - last >= self.log_every_s or done >= total:
-                self._step_log[key] = (started, now)
-                rate = done / max(now - started, 1e-9)
-                eta = (total - done) / rate if rate > 0 else 0.0
-                speed = f"{rate:,.1f}/s" if rate >= 1 or rate == 0 else f"{1 / rate:,.1f} s each"
-                self.console.print(f"· {description}: {done:,}/{total:,} ({speed}, eta {eta:,.0f} s)")
+        self._log_line(key, description, done, total, restart=restart)
+
+    def _log_line(self, key: str, description: str, done: int, total: int, restart: bool = False) -> None:
+        """In a log (CI, nohup, a pipe) a bar shows nothing, so a line every `log_every_s` and at the end;
+        the rate counts from the job's first report (done=0 when the job announces its start)."""
+        now = time.perf_counter()
+        if restart or key not in self._step_log:
+            self._step_log[key] = (now, now)
+        if self.console.is_terminal:
+            return
+        started, last = self._step_log[key]
+        if (now - last >= self.log_every_s and done) or (total and done >= total):
+            self._step_log[key] = (started, now)
+            rate = done / max(now - started, 1e-9)
+            eta = (total - done) / rate if rate > 0 else 0.0
+            speed = f"{rate:,.1f}/s" if rate >= 1 or rate == 0 else f"{1 / rate:,.1f} s each"
+            self.console.print(f"· {description}: {done:,}/{total:,} ({speed}, eta {eta:,.0f} s)")
 
     def arm_end(self, name: str, status: str) -> None:
         colour = {"ok": "green", "failed": "red", "cancelled": "yellow"}.get(status, "white")

@@ -259,3 +259,25 @@ def test_embedding_progress_goes_to_the_reporter_step(tmp_path: Path) -> None:
         reporter.step(label, done, total, detail)
     reporter.close()
     assert "embedding texts" in out.getvalue() and len(reporter.progress.tasks) == 2
+
+
+def test_step_lines_time_the_rate_from_the_jobs_start(tmp_path: Path, monkeypatch) -> None:
+    """A job announces done=0 when it starts, so the final line's rate counts the whole job
+    (it once printed millions of texts/s: the clock started at the last batch)."""
+    import io
+
+    from rich.console import Console
+
+    from advisor import progress as progress_mod
+    from advisor.progress import RichReporter
+    from advisor.retrieval.embed_progress import progress_sink
+
+    now = [100.0]
+    monkeypatch.setattr(progress_mod.time, "perf_counter", lambda: now[0])
+    out = io.StringIO()
+    reporter = RichReporter(Console(file=out, width=100, force_terminal=False))
+    with progress_sink(lambda done, total, detail: reporter.step("embedding", done, total, detail), 300) as sink:
+        now[0] += 4.0  # the whole job takes 4 s, reported in one batch at the end
+        sink.advance(300)
+    reporter.close()
+    assert "embedding texts: 300/300 (75.0/s, eta 0 s)" in out.getvalue()

@@ -93,6 +93,8 @@ class _StepSink:
 
     def __init__(self, step: Callable[[int, int, str], None], total: int, what: str) -> None:
         self.step, self.total, self.what, self.done = step, total, what, 0
+        if total:
+            self.step(0, total, what)  # the job's start: the reporter times the rate from here, not from the first batch
 
     def advance(self, n: int) -> None:
         self.done += n

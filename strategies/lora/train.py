@@ -238,6 +238,7 @@ def train_adapter(model_path: Path, train: list[Example], validation: list[Examp
             return config.patience is not None and bad >= config.patience
 
         model.train()
+        progress(0, steps, "starting")  # the job's start, so the reporter's rate counts from here
         if validation:
             validate(0)
         stream = _micro_batches(train, config.batch_size, seed)

@@ -34,7 +34,8 @@ def test_minilm_separates_paraphrases_from_wrong_and_unrelated_answers() -> None
 def test_long_answer_task_runs_every_arm_and_reports_quality(tmp_path: Path, capsys) -> None:
     task = load_task(LONG)
     spec = task.spec.model_copy(update={"generation": task.spec.generation.model_copy(update={"max_new_tokens": 24})})
-    lora = task.arm_configs["lora"].model_copy(update={"max_steps": 2, "max_train_examples": 8, "eval_examples": 4})
+    lora = task.arm_configs["lora"].model_copy(update={"max_steps": 2, "max_train_examples": 8, "eval_examples": 4,
+                                                            "forgetting_probe": False})
     task = type(task)(spec, task.path, {**task.arm_configs, "lora": lora}, task.lines)
     record, run_dir = run_task(task, RunOptions(out=tmp_path / "run", limit=4))
     assert record.status == "ok", [a.errors for a in record.arms]
