@@ -126,3 +126,15 @@ def test_sparkline_scales_between_min_and_max():
     assert sparkline([0.1, 0.5, 0.9]) == "▁▅█"
     assert sparkline([0.5, None, 0.5]) == "▄ ▄"
     assert sparkline([]) == ""
+
+
+def test_runs_started_in_the_same_second_keep_the_order_they_finished_in(three_runs, tmp_path):
+    """`created` has one-second resolution: runs that tie on it are listed in indexing order,
+    not by their random run ids."""
+    record, _ = read_record(three_runs / "r1")
+    db = tmp_path / "history.sqlite"
+    ids = ["ffff0001", "0000aaaa", "8888bbbb"]
+    for run_id in ids:
+        index_run(record.model_copy(update={"run_id": run_id, "created": "2026-01-01T00:00:00Z",
+                                            "finished": "2026-01-01T00:00:01Z"}), three_runs / "r1", db)
+    assert [r.run_id for r in task_history(db, "toy")] == ids

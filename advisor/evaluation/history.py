@@ -122,7 +122,7 @@ def task_history(path: Path, task: str, last: int | None = None) -> list[History
     try:
         rows = conn.execute("SELECT run_id, task, run_dir, created, finished, status, commit_task, commit_advisor, "
                             "recommendation, primary_metric, higher_is_better, test_used, wall_s FROM runs "
-                            "WHERE task = ? ORDER BY created, finished, run_id", (task,)).fetchall()
+                            "WHERE task = ? ORDER BY created, finished, rowid", (task,)).fetchall()
         if last:
             rows = rows[-last:]
         runs = {}
