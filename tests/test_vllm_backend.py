@@ -249,7 +249,7 @@ def test_a_stopped_or_killed_driver_leaves_no_server(tmp_path: Path, tiny_llama:
     """Ctrl-C and SIGTERM stop the server on the way out; after SIGKILL (no way out) the
     server's guard sees its pipe from the driver close and stops the server's process group."""
     task = _task(tmp_path, tiny_llama, "  - {name: gen, strategy: prompting, config: {mode: generate}}")
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{FAKE}", "FAKE_STARTUP_S": "3"}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{FAKE}", "FAKE_STARTUP_S": "10"}  # the signal lands while it starts
     proc = subprocess.Popen([sys.executable, "-m", "advisor.cli", "run", str(task), "--out", str(tmp_path / "run")],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 60
