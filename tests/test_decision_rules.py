@@ -254,3 +254,17 @@ def test_flagged_arm_is_never_silently_ranked_last() -> None:
     assert any(line.startswith("lora looks under-trained (validation loss still falling at the last evaluation: "
                                "0.4500 at step 30 against a best of 0.5000 before it (10.0% lower")
                and line.endswith("its result is a lower bound; run `advisor tune`.") for line in rec.rationale)
+
+
+def test_a_flagged_arm_that_was_tuned_asks_for_a_larger_budget_not_for_a_tune() -> None:
+    from advisor.tuning.results import TuningResult
+
+    record, rows = _with_curve([[0, 1.0], [10, 0.6], [20, 0.5], [30, 0.45]])
+    record.arms[0].tuning = TuningResult(metric="accuracy", higher_is_better=True, budget={"trials": 2},
+                                         sampler="TPE", pruner="median", seed=0, space={})
+    rec = recommend(record, rows)
+    assert [(f.kind, f.tuned) for f in rec.flags] == [("under-trained", True)]
+    line = next(line for line in rec.rationale if line.startswith("lora looks under-trained"))
+    assert line.endswith("its result is a lower bound; raise the tuning budget (`--trials` or `--seconds`) "
+                         "or widen its `search:` space.")
+    assert "run `advisor tune`" not in " ".join(rec.rationale)

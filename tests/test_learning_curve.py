@@ -166,3 +166,39 @@ def test_bad_fractions_name_their_line(tmp_path: Path) -> None:
     bad = "  - name: two-shot\n    strategy: prompting\n    learning_curve: {fractions: [0, 1.0]}"
     with pytest.raises(UserError, match=r"task.yaml:\d+.*learning_curve.fractions.*\(0, 1\]"):
         load_task(make_task(tmp_path, TASK_YAML.replace("  - name: two-shot\n    strategy: prompting", bad), spam_rows(20)))
+
+
+def test_a_curve_that_falls_for_real_is_flagged_unreliable() -> None:
+    """The SMS tune's curve: 80% at 25%, 46% at 50%, 82% at 100% of the data, on 50 items."""
+    n_items, ns = 50, [75, 150, 300]
+    rng = np.random.default_rng(1)
+    shares = [0.80, 0.46, 0.82]
+    items = [(rng.permutation(n_items) < round(s * n_items)).astype(float) for s in shares]
+    stat = lambda idx: [float(v.mean() if idx is None else v[idx].mean()) for v in items]  # noqa: E731
+    fit = fit_curve("lora", "accuracy", ns, stat, n_items, target=0.97, target_arm="classical",
+                    target_split="test", resamples=200)
+    assert any(w.startswith("non-monotone: 150 examples scored 46.0% against 80.0% at 75") for w in fit.warnings)
+    assert "this reading is unreliable: non-monotone" in fit.message
+
+
+def test_a_noisy_dip_and_a_clean_curve_are_not_flagged() -> None:
+    ns = [50, 100, 200]
+    clean = fit_curve("lora", "accuracy", ns, _synthetic_stat(ns, 4000), 4000, target=0.8, target_arm="k",
+                      target_split="test", resamples=100)
+    assert clean.warnings == [] and "unreliable" not in clean.message
+    # one item's difference on 40 items: a dip well inside the noise
+    items = [np.array([1.0] * 30 + [0.0] * 10), np.array([1.0] * 29 + [0.0] * 11), np.array([1.0] * 34 + [0.0] * 6)]
+    stat = lambda idx: [float(v.mean() if idx is None else v[idx].mean()) for v in items]  # noqa: E731
+    dip = fit_curve("lora", "accuracy", [25, 50, 100], stat, 40, target=0.9, target_arm="k", target_split="test",
+                    resamples=100)
+    assert not any(w.startswith("non-monotone") for w in dip.warnings)
+
+
+def test_parameters_on_their_bounds_are_named() -> None:
+    from advisor.decision.curve_fit import bound_warnings
+
+    assert bound_warnings(0.9, 2.0, 3.0, 0.85, True)[0].startswith("fit at a bound: the exponent c = 3")
+    assert bound_warnings(1.0, 2.0, 0.5, 0.70, True) == [
+        "fit at a bound: the asymptote a sits at 100% while the best point is 70.0%"]
+    assert bound_warnings(1.0, 0.0, 3.0, 1.0, True) == []  # flat at 100%: a real ceiling, no artefact
+    assert bound_warnings(0.9, 2.0, 0.5, 0.85, True) == []

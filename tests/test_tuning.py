@@ -194,6 +194,20 @@ def test_seconds_budget_stops_a_running_trial(tmp_path: Path, recording) -> None
                       TuningSpec(budget=BudgetSpec(seconds=0.1), pruner="none"), storage=None, cache_dir=tmp_path)
     assert len(result.trials) == 1 and result.trials[0].state == "pruned"
     assert "budget of 0.1 s ran out" in result.trials[0].note and result.trials[0].intermediate
+    assert result.notes and result.notes[0].startswith("the budget of 0.1 s bought 0 complete trial(s) of 1 ")
+    assert result.notes[0].endswith("the search space was barely explored; raise the budget")
+    # a trials budget is what the user asked for: no note
+    many = tune_arm(task, "rec", load_splits(task.spec), registry.backends.get("fake")(task.spec),
+                    TuningSpec(budget=BudgetSpec(trials=1), pruner="none"), storage=None, cache_dir=tmp_path / "t")
+    assert many.notes == []
+
+
+def test_a_budget_below_two_trials_is_said_in_the_dry_run() -> None:
+    from advisor.tuning.estimate import below_one_trial
+
+    assert below_one_trial(240, 600).startswith("a budget of 240 s buys less than one trial (~600 s each)")
+    assert below_one_trial(240, 600).endswith("give it at least 1,200 s")
+    assert "fewer than two trials" in below_one_trial(240, 150)
 
 
 def test_interrupted_tune_resumes_from_its_storage(tmp_path: Path, recording) -> None:

@@ -12,6 +12,17 @@ on them, then refits; n*'s 95% interval is the 2.5th and 97.5th percentiles over
 (a resample that never reaches the target counts as infinitely many examples). The curve is
 never read beyond `max_extrapolation` x the largest observed train size: an n* past it is
 reported as "not reached in range".
+
+Warnings (`CurveFit.warnings`; the message then says the reading is unreliable):
+- **non-monotone**: a larger train size scored worse than a smaller one, and the drop is
+  real: the 95% bootstrap interval of the difference (same resampled items for both
+  points) lies wholly below zero. A learning curve that falls means the arm is unstable at
+  this budget (seed, steps, learning rate), not that data hurts; the power law cannot
+  describe it.
+- **fit at a bound**: the exponent c ended at a bound of its range (0.001 or 3) while the
+  curve is not flat (b > 0), or, for a proportion, the asymptote a ended at 100% while the
+  best measured point is more than 10 points below it: the three points do not pin the form
+  down, so n* is an artefact of the bounds.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
-__all__ = ["CurveFit", "FORM", "fit_power_law", "needed_n", "fit_curve"]
+__all__ = ["CurveFit", "FORM", "fit_power_law", "needed_n", "fit_curve", "non_monotone", "bound_warnings"]
 
 FORM = "m(n) = a - b * n^(-c)"
 
@@ -50,6 +61,7 @@ class CurveFit(BaseModel):
     failed_resamples: int = 0
     method: str = ""
     message: str = ""
+    warnings: list[str] = Field(default_factory=list, description="why the reading is unreliable (non-monotone, fit at a bound)")
 
 
 def _model(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
@@ -58,8 +70,6 @@ def _model(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
 
 def fit_power_law(ns: Sequence[float], ys: Sequence[float], proportion: bool = True) -> tuple[float, float, float] | None:
     """(a, b, c) of m(n) = a - b n^-c by bounded least squares; None when the fit fails."""
-    from scipy.optimize import curve_fit
-
     x, y = np.asarray(ns, dtype=float), np.asarray(ys, dtype=float)
     hi_a = 1.0 if proportion else np.inf
     lo_a = 0.0 if proportion else -np.inf
@@ -69,8 +79,7 @@ def fit_power_law(ns: Sequence[float], ys: Sequence[float], proportion: bool = T
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # OptimizeWarning: covariance not estimable with 3 points
-            params, _ = curve_fit(_model, x, y, p0=(a0, b0, c0), bounds=((lo_a, 0.0, 1e-3), (hi_a, np.inf, 3.0)),
-                                  method="trf", maxfev=20000)
+            params = _fit(x, y, (a0, b0, c0), lo_a, hi_a)
     except (RuntimeError, ValueError):
         return None
     a, b, c = (float(v) for v in params)
@@ -84,6 +93,54 @@ def needed_n(a: float, b: float, c: float, target: float) -> float:
     if a <= target:
         return math.inf
     return (b / (a - target)) ** (1.0 / c)
+
+
+C_BOUNDS = (1e-3, 3.0)
+A_GAP = 0.10  # a proportion's asymptote at 100% with the best point further below than this: a bound artefact
+
+
+def _fit(x: np.ndarray, y: np.ndarray, p0: tuple[float, float, float], lo_a: float, hi_a: float):
+    from scipy.optimize import curve_fit
+
+    params, _ = curve_fit(_model, x, y, p0=p0, bounds=((lo_a, 0.0, C_BOUNDS[0]), (hi_a, np.inf, C_BOUNDS[1])),
+                          method="trf", maxfev=20000)
+    return params
+
+
+def non_monotone(ns: Sequence[int], stat: Callable[[np.ndarray | None], list[float]], n_items: int, sign: float,
+                 resamples: int, seed: int) -> list[str]:
+    """Drops between consecutive train sizes whose bootstrap 95% interval lies below zero."""
+    order = sorted(range(len(ns)), key=lambda i: ns[i])
+    ys = [sign * v for v in stat(None)]
+    drops = [(i, j) for i, j in zip(order, order[1:]) if ys[j] < ys[i]]
+    if not drops or n_items < 2:
+        return []
+    rng = np.random.default_rng(seed + 1)
+    diffs: dict[tuple[int, int], list[float]] = {d: [] for d in drops}
+    for _ in range(max(resamples, 200)):
+        idx = rng.integers(0, n_items, size=n_items)
+        v = [sign * x for x in stat(idx)]
+        for i, j in drops:
+            diffs[(i, j)].append(v[j] - v[i])
+    out = []
+    for (i, j), d in diffs.items():
+        high = float(np.percentile(d, 97.5))
+        if high < 0:
+            out.append(f"non-monotone: {ns[j]} examples scored {sign * ys[j]:.1%} against {sign * ys[i]:.1%} at "
+                       f"{ns[i]} (drop {ys[i] - ys[j]:.1%}, 95% bootstrap interval of the difference below zero): "
+                       "the arm is unstable at this budget")
+    return out
+
+
+def bound_warnings(a: float, b: float, c: float, best: float, proportion: bool) -> list[str]:
+    """The fitted parameters sitting on the bounds of their range (see module docstring)."""
+    out = []
+    if b > 1e-9 and (c <= C_BOUNDS[0] * 1.01 or c >= C_BOUNDS[1] * 0.999):
+        out.append(f"fit at a bound: the exponent c = {c:.3g} sits at the edge of its range "
+                   f"[{C_BOUNDS[0]:g}, {C_BOUNDS[1]:g}]")
+    if proportion and a >= 0.999 and best < a - A_GAP:
+        out.append(f"fit at a bound: the asymptote a sits at 100% while the best point is {best:.1%}")
+    return out
 
 
 def fit_curve(arm: str, metric: str, ns: Sequence[int], stat: Callable[[np.ndarray | None], list[float]], n_items: int,
@@ -105,10 +162,12 @@ def fit_curve(arm: str, metric: str, ns: Sequence[int], stat: Callable[[np.ndarr
         out.message = f"the curve {FORM} could not be fitted to {len(ns)} points"
         return out
     out.a, out.b, out.c = sign * fitted[0], sign * fitted[1], fitted[2]
+    out.warnings = (non_monotone(ns, stat, n_items, sign, resamples, seed)
+                    + bound_warnings(*fitted, max(ys), proportion and higher_is_better))
     if target is None:
         out.status = "no-target"
         out.message = "no other arm to compare with"
-        return out
+        return _caveat(out)
     t = sign * target
 
     def reach(params: tuple[float, float, float], observed: Sequence[float]) -> float:
@@ -148,4 +207,10 @@ def fit_curve(arm: str, metric: str, ns: Sequence[int], stat: Callable[[np.ndarr
         out.status = "not-reached"
         out.message = (f"{arm} does not reach {who} within {max_extrapolation:g}x its data "
                        f"({out.range_max:.0f} examples; fitted asymptote {out.a:.1%})")
+    return _caveat(out)
+
+
+def _caveat(out: CurveFit) -> CurveFit:
+    if out.warnings:
+        out.message += "; this reading is unreliable: " + "; ".join(out.warnings)
     return out

@@ -10,7 +10,8 @@
   ("no parseable answer" counts as a label).
 
 The decision never ranks a flagged arm as the loser in silence: the rationale says its
-result is a lower bound and points at `advisor tune`.
+result is a lower bound and says what to do: `advisor tune`, or for an arm that was tuned
+already, a larger tuning budget (`advice`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 if TYPE_CHECKING:  # the record imports the recommendation's types, which import this module
     from advisor.evaluation.record import ArmResult, SampleRow
 
-__all__ = ["ArmFlag", "arm_flags", "under_trained", "collapsed", "FALLING_REL", "COLLAPSE_SHARE", "COLLAPSE_GAP"]
+__all__ = ["ArmFlag", "arm_flags", "under_trained", "collapsed", "FALLING_REL", "COLLAPSE_SHARE", "COLLAPSE_GAP", "advice"]
 
 FALLING_REL = 0.01
 COLLAPSE_SHARE = 0.90
@@ -38,6 +39,7 @@ class ArmFlag(BaseModel):
     kind: Literal["under-trained", "collapsed"]
     detail: str = Field(description="the evidence, with numbers")
     values: dict[str, float | str] = Field(default_factory=dict)
+    tuned: bool = Field(False, description="the arm ran at a configuration chosen by `advisor tune`")
 
 
 def under_trained(arm: ArmResult) -> ArmFlag | None:
@@ -85,4 +87,12 @@ def arm_flags(arms: Sequence[ArmResult], by_arm: dict[str, list[SampleRow]], cla
             out.append(flag)
         if classification and (flag := collapsed(a, by_arm.get(a.name, []))) is not None:
             out.append(flag)
-    return out
+    tuned = {a.name for a in arms if a.tuning is not None}
+    return [f.model_copy(update={"tuned": True}) if f.arm in tuned else f for f in out]
+
+
+def advice(flag: ArmFlag) -> str:
+    """What to do about a flagged arm: tune it, or (already tuned) tune it on a larger budget."""
+    if flag.tuned:
+        return "raise the tuning budget (`--trials` or `--seconds`) or widen its `search:` space"
+    return "run `advisor tune`"

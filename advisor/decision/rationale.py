@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from advisor import fmt
 from advisor.decision.types import ArmCost
-from advisor.decision.flags import ArmFlag
+from advisor.decision.flags import ArmFlag, advice
 from advisor.decision.rules import COST_TIE_REL, RuleOutcome, exchange_rates
 
 __all__ = ["rationale", "signed_usd", "value_segments"]
@@ -178,4 +178,4 @@ def rationale(d: Any, now: Any, costs: dict[str, ArmCost], cis: dict[str, dict],
 
 
 def _flag_lines(flags: Sequence[ArmFlag]) -> list[str]:
-    return [f"{f.arm} looks {f.kind} ({f.detail}); its result is a lower bound; run `advisor tune`." for f in flags]
+    return [f"{f.arm} looks {f.kind} ({f.detail}); its result is a lower bound; {advice(f)}." for f in flags]

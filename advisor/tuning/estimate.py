@@ -23,7 +23,7 @@ from advisor.spec.tuning import TuningSpec
 from advisor.tuning.space import merge_space, space_of, trial_config
 from advisor.tuning.study import space_size, validation_only
 
-__all__ = ["estimate_tuning", "tuning_table"]
+__all__ = ["estimate_tuning", "tuning_table", "below_one_trial"]
 
 
 def estimate_tuning(task: LoadedTask, splits: Splits, backend: Backend, cal: Any, tuning: TuningSpec,
@@ -57,14 +57,24 @@ def estimate_tuning(task: LoadedTask, splits: Splits, backend: Backend, cal: Any
         if trials is not None:  # a finite space is exhausted early (an arm with nothing to tune: one trial)
             trials = int(min(trials, space_size(space) + (0 if _inside(space, base) else 1)))
         total = None if per_trial is None else (trials * per_trial if trials is not None else float(budget.seconds))
+        notes = ["nothing to tune: one trial"] if not space else []
+        if budget.seconds is not None and per_trial is not None and space and per_trial > budget.seconds / 2:
+            notes.append(below_one_trial(budget.seconds, per_trial))
         rows.append({"arm": arm.name, "parameters": {k: p.describe() for k, p in space.items()},
-                     "per_trial_s": per_trial, "trials": trials, "total_s": total,
-                     "notes": ["nothing to tune: one trial"] if not space else []})
+                     "per_trial_s": per_trial, "trials": trials, "total_s": total, "notes": notes})
     known = [r["total_s"] for r in rows if r["total_s"] is not None]
     return {"budget": tuning.budget.describe(), "validation_items": len(items), "arms": rows,
             "total_s": round(sum(known), 1) if known else None,
             "how": "one trial = the arm's estimate on the validation items at the midpoint of its epochs/steps range, "
                    "timed with this machine's measured speeds; total = trials x one trial (or the seconds budget)"}
+
+
+def below_one_trial(seconds: float, per_trial: float) -> str:
+    """The warning for a seconds budget that buys fewer than two trials of an arm."""
+    what = "less than one trial" if per_trial > seconds else "fewer than two trials"
+    return (f"a budget of {seconds:,.0f} s buys {what} (~{per_trial:,.0f} s each): the arm's own configuration "
+            f"is about all it tries, and a trial still running when the budget ends is stopped; give it at least "
+            f"{max(2 * per_trial, 1):,.0f} s")
 
 
 def _inside(space: dict, base: Any) -> bool:
@@ -82,4 +92,7 @@ def tuning_table(est: dict[str, Any]) -> Table:
         table.add_row(r["arm"], tunes, "—" if r["per_trial_s"] is None else f"{r['per_trial_s']:,.1f} s",
                       "—" if r["trials"] is None else str(r["trials"]),
                       "—" if r["total_s"] is None else f"{r['total_s']:,.0f} s")
+    notes = [f"{r['arm']}: {n}" for r in est["arms"] for n in r["notes"]]
+    if notes:
+        table.caption += "\n" + "\n".join(f"! {n}" for n in notes)
     return table

@@ -255,6 +255,12 @@ def summarize(trials: list[TrialResult], own_outside: set[int], space: dict, fix
     # trial is reused from the cache), except those that only make trials cheaper (`trial_only`).
     keep = {k: v for k, v in fixed.items() if k not in getattr(cls, "trial_only", ())}
     chosen = trial_config(cls.Config, base, best_params, keep)
+    notes = []
+    if tuning.budget.seconds is not None and space and len(complete) < 2:
+        ran = [t.seconds for t in trials if t.seconds > 0]
+        notes.append(f"the budget of {tuning.budget.seconds:g} s bought {len(complete)} complete trial(s) of {len(trials)} "
+                     + (f"(the longest ran {max(ran):,.0f} s)" if ran else "")
+                     + ": the search space was barely explored; raise the budget")
     return TuningResult(
         metric=metric, higher_is_better=higher, budget=tuning.budget.model_dump(exclude_none=True),
         sampler=tuning.sampler, pruner=tuning.pruner, seed=seed,
@@ -262,7 +268,7 @@ def summarize(trials: list[TrialResult], own_outside: set[int], space: dict, fix
         trials=trials, best_params=best_params, best_value=best.value if best else None,
         baseline_value=baseline, chosen_config=chosen.model_dump(mode="json"),
         seconds=round(sum(t.seconds for t in trials), 3), validation_items=len(items),
-        storage=str(storage) if storage else None,
+        storage=str(storage) if storage else None, notes=notes,
         how=(f"each trial: the arm prepared with the trial's configuration, then {len(items)} validation items "
              f"scored with {metric} through the run's backend; seconds = wall time of prepare + validation "
              "(time.perf_counter); the test split is never passed to tuning" + (f"; {how}" if how else "")))
