@@ -213,7 +213,7 @@ def recommend(record: RunRecord, rows: Sequence[SampleRow], defaults_used: Seque
     flags = arm_flags(arms, by_arm, bool(labels))
     curves = fit_learning_curves(arms, primary, metric, labels, seed)
     lines = rationale(decider, now, costs, cis, evens, excluded, by_value, flags)
-    lines += [f"{a.name} was tuned on too small a budget: {n}." for a in arms if a.tuning for n in a.tuning.notes]
+    lines += [f"{a.name}'s tuning says little: {n}." for a in arms if a.tuning for n in a.tuning.notes]
     for f in curves:
         split = next(a.learning_curve.split for a in arms if a.name == f.arm and a.learning_curve)
         fitted = f" (fit {f.form}: a {f.a:.3f}, b {f.b:.3g}, c {f.c:.3f})" if f.a is not None else ""

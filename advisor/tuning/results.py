@@ -47,7 +47,7 @@ class TuningResult(_Section):
     seconds: float = 0.0  # wall seconds of all trials (resumed ones included)
     validation_items: int = 0
     storage: str | None = None  # the Optuna SQLite file (resumable)
-    notes: list[str] = Field(default_factory=list)  # why this tuning says little (a budget that bought under two trials)
+    notes: list[str] = Field(default_factory=list)  # why this tuning says little (under two trials bought, too few validation items)
     how: str = ""
 
     def best_so_far(self, x: Literal["trials", "seconds"] = "trials") -> list[tuple[float, float]]:

@@ -40,6 +40,9 @@ class TrialStopped(Exception):
     """Raised from a trial's report callback: the pruner or the budget ended the trial."""
 
 
+MIN_VALIDATION = 30  # fewer validation items than this: one item is worth over 3 points, the note says so
+
+
 def validation_only(splits: Splits) -> Splits:
     """The splits tuning may see: train and validation; the test list is empty.
 
@@ -261,6 +264,10 @@ def summarize(trials: list[TrialResult], own_outside: set[int], space: dict, fix
         notes.append(f"the budget of {tuning.budget.seconds:g} s bought {len(complete)} complete trial(s) of {len(trials)} "
                      + (f"(the longest ran {max(ran):,.0f} s)" if ran else "")
                      + ": the search space was barely explored; raise the budget")
+    if space and len(items) < MIN_VALIDATION:
+        notes.append(f"it was scored on {len(items)} validation item(s), so one item moves the metric by "
+                     f"{100 / max(len(items), 1):.0f} points and trials closer than that are tied by chance; give the "
+                     f"task a validation split of at least {MIN_VALIDATION} items")
     return TuningResult(
         metric=metric, higher_is_better=higher, budget=tuning.budget.model_dump(exclude_none=True),
         sampler=tuning.sampler, pruner=tuning.pruner, seed=seed,
