@@ -109,6 +109,7 @@ def test_ctrl_c_keeps_finished_work_and_resume_completes(tmp_path: Path, extra_s
     assert len(kept) == 32  # one chunk (4 batches of 8) finished before the interrupt
     resumed, _ = run_task(task, RunOptions(resume=tmp_path / "run"))
     assert resumed.status == "ok" and [a.name for a in resumed.arms] == ["zero", "two-shot", "gen"]
+    assert record.wall_s > 0 and resumed.wall_s > record.wall_s  # the interrupted attempt's time is kept
     assert resumed.arm("two-shot").n == 80 and resumed.arm("zero").n == 80
     ids = [r.id for r in read_samples(tmp_path / "run", "two-shot")]
     assert len(ids) == len(set(ids)) == 80  # nothing computed twice

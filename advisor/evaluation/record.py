@@ -165,7 +165,8 @@ class RunRecord(Section):
     decision_error: str | None = Field(None, description="why no recommendation was computed (the decision failed)")
     judge: JudgeReport | None = None  # the judge metric's model, prompt and agreement with human grades
     finished: str | None = None
-    wall_s: float | None = None
+    wall_s: float | None = Field(None, description="wall seconds of the run; a resumed run adds its own to the interrupted "
+                                 "attempts' (an attempt killed with SIGKILL recorded none)")
     response_cache: ResponseCacheRun | None = Field(None, description="the response cache: on/off, hits, misses")
 
     def arm(self, name: str) -> ArmResult | None:

@@ -369,6 +369,7 @@ def _run_arms(task: LoadedTask, spec, test: list[Sample], splits, chosen: list[s
                                                   lazy_load_s=round(backend.load_s, 3) if backend.description else None)
                                  if isinstance(backend, CachedBackend) else ResponseCacheRun(enabled=False))
         record.finished = _now()
-        record.wall_s = round(time.perf_counter() - started, 3)
+        # a resumed run adds its time to the interrupted attempts' (a killed attempt recorded none)
+        record.wall_s = round(((previous.wall_s or 0.0) if previous else 0.0) + time.perf_counter() - started, 3)
         write_record(run_dir, record)
     return record, run_dir
