@@ -87,3 +87,16 @@ def test_a_rerun_reports_the_fit_as_reused(tmp_path: Path) -> None:
     c, w = cold.arms[0].prepare.one_off[0], warm.arms[0].prepare.one_off[0]
     assert not c.reused and w.reused and w.seconds == c.seconds and w.built == c.built
     assert warm.arms[0].metrics == cold.arms[0].metrics
+
+
+def test_a_fit_scored_on_validation_leaves_validation_out(tmp_path: Path) -> None:
+    """Tuning trials and validation learning-curve points score the fit on validation: the
+    classical arm must not have fitted on those items (it scored 100% on them before)."""
+    _, run_facts, splits = _prepare(tmp_path)
+    assert run_facts.classical.examples == len(splits.train) + len(splits.validation)
+    task = load_task(tmp_path / "task" / "task.yaml")
+    arm = ClassicalStrategy(task.arm_configs["classical"], task.spec)
+    ctx = PrepareContext(spec=task.spec, splits=splits, arm_name="classical", seed=task.spec.seed,
+                         cache_dir=tmp_path / "artifacts", run_dir=None, backend=None, validation_scored=True)
+    facts = arm.prepare(ctx)
+    assert facts.classical.examples == len(splits.train) and not facts.reused  # a different fit, its own cache key

@@ -90,7 +90,8 @@ def run_learning_curve(task: Any, arm_index: int, splits: Any, backend: Any, ctx
         status(f"learning curve {arm.name}: {fraction:.0%} of train ({len(train)} examples) on {lc.split}")
         try:
             strategy = registry.strategies.get(arm.strategy)(task.arm_configs[arm.name], spec)
-            ctx = PrepareContext(arm_name=arm.name, **{**ctx_base, "splits": Splits(train, splits.validation, splits.test)})
+            ctx = PrepareContext(arm_name=arm.name, **{**ctx_base, "splits": Splits(train, splits.validation, splits.test)},
+                                 validation_scored=lc.split == "validation")
             t0 = time.perf_counter()
             info = strategy.prepare(ctx)
             point.prepare_s = round(time.perf_counter() - t0, 3)

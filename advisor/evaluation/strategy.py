@@ -47,6 +47,10 @@ class PrepareContext:
     # Tuning: arms that learn step by step (LoRA) call report(step, validation value, higher is
     # better) at each validation; the tuner may raise from it to stop a hopeless trial.
     report: Callable[[int, float], None] | None = None
+    # The caller scores this preparation on the validation split (a tuning trial, a learning-curve
+    # point on validation): an arm must not fit on validation items then (the classical arm fits
+    # on train + validation in a run; here on train only).
+    validation_scored: bool = False
 
 
 @dataclass

@@ -65,7 +65,7 @@ def evaluate_config(task: LoadedTask, arm_name: str, config: Any, splits: Splits
     arm = next(a for a in spec.arms if a.name == arm_name)
     strategy = registry.strategies.get(arm.strategy)(config, spec)
     ctx = PrepareContext(spec=spec, splits=splits, arm_name=arm_name, seed=spec.seed, cache_dir=cache_dir,
-                         run_dir=None, backend=backend, status=status, report=report)
+                         run_dir=None, backend=backend, status=status, report=report, validation_scored=True)
     strategy.prepare(ctx)
     preds = []
     chunk = spec.generation.batch_size * 4

@@ -3,7 +3,8 @@
 The question behind it: does this classification task need an LLM at all? The regulariser
 C is chosen by stratified k-fold cross-validation on train + validation (the same data the
 LLM arms may tune on; the test split is read once, at the end), then the pipeline is refit
-on all of it. Fitting is a one-off cost (measured wall seconds, like LoRA training); the fit
+on all of it. When the preparation is scored on validation (a tuning trial, a learning-curve
+point on validation), validation is left out of the fit. Fitting is a one-off cost (measured wall seconds, like LoRA training); the fit
 is cached by content (strategies/classical/cache.py), so an unchanged rerun reuses it and
 reports the seconds measured when it was fitted with `reused=True`, as a reused adapter does; each
 test input is predicted alone and timed (`time.perf_counter`), as a served system would
@@ -108,7 +109,8 @@ class ClassicalStrategy(Strategy):
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
         self.check_task(self.spec, self.config)
-        data = list(ctx.splits.train) + list(ctx.splits.validation)
+        # validation joins the fit unless it is what this preparation is scored on (tuning, curves)
+        data = list(ctx.splits.train) + ([] if ctx.validation_scored else list(ctx.splits.validation))
         labels = [s.target for s in data]
         counts = {lab: labels.count(lab) for lab in set(labels)}
         if len(counts) < 2:
