@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import textwrap
 from pathlib import Path
 
@@ -14,6 +15,12 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A suite started in the background of a non-interactive shell (`nohup bash scripts/dev.sh test &`)
+# inherits SIGINT ignored, and so would every `advisor` child it starts: the Ctrl-C tests would
+# see their signal vanish. A Python handler here is reset to the default in children on exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
