@@ -24,7 +24,7 @@ def test_rag_retrieves_the_answers_and_beats_closed_book(tmp_path: Path) -> None
     closed, rag = record.arm("closed-book"), record.arm("rag")
     retrieval = rag.details.retrieval
     assert retrieval.n_with_gold == 16
-    assert retrieval.recall_at_k["3"] >= 0.6 and retrieval.mrr >= 0.4
+    assert retrieval.recall_at_k["2"] >= 0.5 and retrieval.mrr >= 0.4  # the demo reads 2 passages (recall@2 0.75 on 60)
     assert 0 < retrieval.latency_p50_ms < 500  # one MiniLM query + a flat search over ~300 vectors
     index = rag.prepare.index
     assert index.dims == 384 and index.vectors > 200 and index.kind == "flat"
