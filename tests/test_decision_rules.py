@@ -88,6 +88,9 @@ def test_tie_goes_to_the_cheaper_arm() -> None:
     assert [t.arm for t in rec.outcome.tied] == ["cheap"]
     assert any("pricey is best on accuracy (67.0%) but cheap is not significantly worse (difference -1.0 points" in line
                and "cheap is the cheaper: $1.00 against $3.00 a month" in line for line in rec.rationale)
+    tie = next(t for t in rec.outcome.tied if t.arm == "cheap")
+    caution = next(line for line in rec.rationale if line.startswith("Not significantly worse is not the same as equal"))
+    assert f"allows cheap to be up to {-100 * tie.low:.1f} points worse than pricey on accuracy" in caution
 
 
 def test_tie_on_cost_goes_to_the_faster_arm() -> None:

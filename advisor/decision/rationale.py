@@ -53,6 +53,9 @@ def _metric_first(d: Any, now: Any, o: RuleOutcome) -> list[str]:
                      f"(difference {fmt.points(t.delta)} {fmt.interval(t.low, t.high)}, {fmt.p_value(t.p_value)}, "
                      f"{t.test}" + (", within the seed spread" if t.by == "seed spread" else "")
                      + f"); among tied arms the cheaper, then the faster, wins: {winner} is {why}.")
+        if t.low < 0:  # a tie is a lack of evidence of a difference, not evidence of none
+            lines.append(f"Not significantly worse is not the same as equal: the 95% interval of the difference allows "
+                         f"{winner} to be up to {fmt.points(-t.low)} worse than {best} on {m}; more test items narrow it.")
     elif runner:
         t = d.test(runner, winner)  # delta = winner - runner
         if runner in tied:
