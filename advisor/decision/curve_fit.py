@@ -37,6 +37,8 @@ from pydantic import BaseModel, Field
 __all__ = ["CurveFit", "FORM", "fit_power_law", "needed_n", "fit_curve", "non_monotone", "bound_warnings"]
 
 FORM = "m(n) = a - b * n^(-c)"
+C_BOUNDS = (1e-3, 3.0)  # the exponent's range in the fit
+A_GAP = 0.10  # a proportion's asymptote at 100% with the best point further below than this: a bound artefact
 
 
 class CurveFit(BaseModel):
@@ -70,6 +72,8 @@ def _model(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
 
 def fit_power_law(ns: Sequence[float], ys: Sequence[float], proportion: bool = True) -> tuple[float, float, float] | None:
     """(a, b, c) of m(n) = a - b n^-c by bounded least squares; None when the fit fails."""
+    from scipy.optimize import curve_fit
+
     x, y = np.asarray(ns, dtype=float), np.asarray(ys, dtype=float)
     hi_a = 1.0 if proportion else np.inf
     lo_a = 0.0 if proportion else -np.inf
@@ -79,7 +83,8 @@ def fit_power_law(ns: Sequence[float], ys: Sequence[float], proportion: bool = T
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # OptimizeWarning: covariance not estimable with 3 points
-            params = _fit(x, y, (a0, b0, c0), lo_a, hi_a)
+            params, _ = curve_fit(_model, x, y, p0=(a0, b0, c0), method="trf", maxfev=20000,
+                                  bounds=((lo_a, 0.0, C_BOUNDS[0]), (hi_a, np.inf, C_BOUNDS[1])))
     except (RuntimeError, ValueError):
         return None
     a, b, c = (float(v) for v in params)
@@ -93,18 +98,6 @@ def needed_n(a: float, b: float, c: float, target: float) -> float:
     if a <= target:
         return math.inf
     return (b / (a - target)) ** (1.0 / c)
-
-
-C_BOUNDS = (1e-3, 3.0)
-A_GAP = 0.10  # a proportion's asymptote at 100% with the best point further below than this: a bound artefact
-
-
-def _fit(x: np.ndarray, y: np.ndarray, p0: tuple[float, float, float], lo_a: float, hi_a: float):
-    from scipy.optimize import curve_fit
-
-    params, _ = curve_fit(_model, x, y, p0=p0, bounds=((lo_a, 0.0, C_BOUNDS[0]), (hi_a, np.inf, C_BOUNDS[1])),
-                          method="trf", maxfev=20000)
-    return params
 
 
 def non_monotone(ns: Sequence[int], stat: Callable[[np.ndarray | None], list[float]], n_items: int, sign: float,

@@ -4,9 +4,10 @@ The question behind it: does this classification task need an LLM at all? The re
 C is chosen by stratified k-fold cross-validation on train + validation (the same data the
 LLM arms may tune on; the test split is read once, at the end), then the pipeline is refit
 on all of it. When the preparation is scored on validation (a tuning trial, a learning-curve
-point on validation), validation is left out of the fit. Fitting is a one-off cost (measured wall seconds, like LoRA training); the fit
-is cached by content (strategies/classical/cache.py), so an unchanged rerun reuses it and
-reports the seconds measured when it was fitted with `reused=True`, as a reused adapter does; each
+point on validation), validation is left out of the fit. Fitting is a one-off cost (measured
+wall seconds, like LoRA training); the fit is cached by content (strategies/classical/cache.py),
+so an unchanged rerun reuses it and reports the seconds measured when it was fitted with
+`reused=True`, as a reused adapter does; each
 test input is predicted alone and timed (`time.perf_counter`), as a served system would
 answer one query, so latency and cost compare with the LLM arms on the same footing.
 """
